@@ -1,0 +1,106 @@
+"""Command line: `fastnn train | diagnose | bench` (also `python -m fastnn`)."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+__all__ = ["main"]
+
+
+def _default_mnist_dir() -> Optional[str]:
+    for cand in (os.environ.get("FASTNN_MNIST"), "../shared/data/mnist", "shared/data/mnist",
+                 str(Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist")):
+        if cand and Path(cand, "t10k-images-idx3-ubyte.gz").exists():
+            return cand
+    return None
+
+
+def load_dataset(name: str, data_dir: Optional[str], n_train: Optional[int] = None
+                 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """-> (x_train, y_train, x_val, y_val), a fixed split (MNIST: first 8000 / last 2000 of
+    the given split; digits: first 80% / last 20%)."""
+    from .data import load_digits, load_mnist
+    if name == "digits":
+        x, y = load_digits()
+        n = int(len(x) * 0.8)
+        return x[:n], y[:n], x[n:], y[n:]
+    if name == "mnist":
+        folder = data_dir or _default_mnist_dir()
+        if folder is None:
+            raise SystemExit("--data: give the folder holding the MNIST IDX files (t10k-*/train-*)")
+        split = "train" if Path(folder, "train-images-idx3-ubyte.gz").exists() or Path(folder, "train-images-idx3-ubyte").exists() else "test"
+        x, y = load_mnist(folder, split)
+        n_val = 2000 if len(x) <= 10000 else 10000
+        n = len(x) - n_val if n_train is None else min(n_train, len(x) - n_val)
+        return x[:n], y[:n], x[len(x) - n_val:], y[len(y) - n_val:]
+    raise SystemExit(f"--dataset: expected 'digits' or 'mnist', got {name!r}")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import fastnn
+    from . import models, optim
+    from .losses import SoftmaxCrossEntropy
+    from .data import DataLoader
+    from .train import Trainer
+
+    if args.threads:
+        fastnn.set_num_threads(args.threads)
+    fastnn.seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    t_load = time.perf_counter()
+    xtr, ytr, xva, yva = load_dataset(args.dataset, args.data, args.n_train)
+    mean, std = float(xtr.mean()), float(xtr.std())
+    xtr = (xtr - mean) / std
+    xva = (xva - mean) / std
+    num_classes = int(max(ytr.max(), yva.max()) + 1)
+    print(f"fastnn {fastnn.__version__} | kernels: {fastnn.build_info()['isa_level']} | "
+          f"threads: {fastnn.get_num_threads()}")
+    print(f"dataset {args.dataset}: {len(xtr)} train / {len(xva)} held out, input {xtr.shape[1:]}, "
+          f"{num_classes} classes (loaded in {time.perf_counter() - t_load:.1f}s)")
+    model = models.build(args.model, xtr.shape[1:], num_classes, rng=rng)
+    n_params = sum(p.size for p in model.parameters())
+    print(f"model {args.model}: {n_params:,} parameters")
+    opt = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
+    loader = DataLoader(xtr, ytr, batch_size=args.batch_size, shuffle=True, rng=rng)
+    trainer = Trainer(model, SoftmaxCrossEntropy(), opt)
+    t0 = time.perf_counter()
+    for epoch in range(args.epochs):
+        h = trainer.fit(loader, val_data=(xva, yva), epochs=epoch + 1, progress=not args.quiet)
+        print(f"epoch {epoch + 1:3d}/{args.epochs}  train loss {h.train_loss[-1]:.4f}  "
+              f"train acc {h.train_acc[-1]:.4f}  val loss {h.val_loss[-1]:.4f}  "
+              f"val acc {h.val_acc[-1]:.4f}  ({h.epoch_time[-1]:.2f}s)", flush=True)
+    total = time.perf_counter() - t0
+    final = trainer.evaluate(xva, yva)
+    print(f"held-out accuracy: {final['accuracy'] * 100:.2f}%  (loss {final['loss']:.4f}); "
+          f"training time {total:.1f}s, {total / max(args.epochs, 1):.2f}s per epoch")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fastnn", description="fastnn: CPU neural-network training")
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train a named model on a dataset and report held-out accuracy")
+    t.add_argument("--dataset", default="digits", choices=["digits", "mnist"])
+    t.add_argument("--data", default=None, help="folder of the MNIST IDX files (for --dataset mnist)")
+    t.add_argument("--model", default="mlp", help="model name (mlp)")
+    t.add_argument("--epochs", type=int, default=5)
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--lr", type=float, default=0.05)
+    t.add_argument("--momentum", type=float, default=0.9)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=0, help="OpenMP threads (default: all cores)")
+    t.add_argument("--n-train", type=int, default=None, help="use only the first N training samples")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.set_defaults(func=cmd_train)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)

@@ -1,0 +1,2 @@
+"""(filled in by the conv work)"""
+__all__: list = []

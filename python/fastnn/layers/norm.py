@@ -1,0 +1,2 @@
+"""(filled in by the norm work)"""
+__all__: list = []

@@ -1,0 +1,2 @@
+"""(filled in by the pool work)"""
+__all__: list = []

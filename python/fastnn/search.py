@@ -1,0 +1,2 @@
+"""(filled in by its own issue)"""
+__all__: list = []
