@@ -11,7 +11,7 @@ from typing import Any, Dict
 from ._dispatch import _C, built_levels, cpu_levels
 from ._random import seed, get_rng
 from . import functional, init, layers, losses, optim, schedules, data, preprocess, augment
-from . import train, diagnostics, io, search
+from . import train, diagnostics, io, search, models
 from .layers import *  # noqa: F401,F403
 from .layers import __all__ as _layers_all
 from .losses import SoftmaxCrossEntropy, MSELoss, HingeLoss
@@ -48,7 +48,7 @@ def build_info() -> Dict[str, Any]:
 __all__ = [
     "seed", "get_rng", "set_num_threads", "get_num_threads", "build_info",
     "functional", "init", "layers", "losses", "optim", "schedules", "data", "preprocess",
-    "augment", "train", "diagnostics", "io", "search",
+    "augment", "train", "diagnostics", "io", "search", "models",
     "SoftmaxCrossEntropy", "MSELoss", "HingeLoss", "DataLoader", "load_mnist", "load_digits",
     "train_val_split", "Trainer", "History", "save", "load",
 ] + list(_layers_all) + list(_schedules_all)

@@ -102,5 +102,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of the `fastnn` script; returns the exit status."""
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, TypeError, KeyError, FileNotFoundError, ImportError, RuntimeError) as e:
+        if os.environ.get("FASTNN_DEBUG"):
+            raise
+        print(f"fastnn {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"fastnn {args.command}: interrupted", file=sys.stderr)
+        return 130

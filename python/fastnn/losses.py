@@ -16,10 +16,11 @@ __all__ = ["Loss", "SoftmaxCrossEntropy", "MSELoss", "HingeLoss", "log_softmax",
 def log_softmax(z: np.ndarray) -> np.ndarray:
     """Numerically stable log-softmax over the last axis (float64 result)."""
     z = np.asarray(z, dtype=np.float64)
-    m = z.max(axis=-1, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    s = z - m
-    return s - np.log(np.exp(s).sum(axis=-1, keepdims=True))
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite logits give NaN, reported by the caller
+        m = z.max(axis=-1, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0.0)
+        s = z - m
+        return s - np.log(np.exp(s).sum(axis=-1, keepdims=True))
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -69,7 +70,8 @@ class SoftmaxCrossEntropy(Loss):
             q = (1.0 - eps) * q + eps / c
         logp = log_softmax(z)
         # 0 * (-inf) would be NaN where a target is zero and a logit is -inf: count it as 0.
-        loss = float(-(np.where(q != 0, q * logp, 0.0)).sum() / n)
+        with np.errstate(invalid="ignore"):
+            loss = float(-(np.where(q != 0, q * logp, 0.0)).sum() / n)
         grad = (np.exp(logp) * q.sum(axis=1, keepdims=True) - q) / n
         return loss, grad.astype(np.float32)
 

@@ -141,7 +141,8 @@ def _accuracy(outputs: np.ndarray, targets: Any) -> Optional[float]:
         return None
     if t.dtype.kind in "iu" and t.ndim == 1:
         return float(np.mean(outputs.argmax(axis=1) == t))
-    if t.dtype.kind == "f" and t.shape == outputs.shape:  # soft targets (mixup)
+    if (t.dtype.kind == "f" and t.shape == outputs.shape and t.shape[1] > 1 and (t >= 0).all()
+            and np.allclose(t.sum(axis=1), 1.0, atol=1e-3)):  # probabilities (soft targets, mixup)
         return float(np.mean(outputs.argmax(axis=1) == t.argmax(axis=1)))
     return None
 

@@ -1,0 +1,1 @@
+"""Float64 NumPy reference implementations (the oracles the kernels are checked against)."""
