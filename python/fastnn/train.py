@@ -229,6 +229,7 @@ class Trainer:
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"epochs: expected an int >= 0, got {epochs!r}")
         from tqdm.auto import tqdm
+        self._loader = train_loader
         if resume is not None:
             self.load_checkpoint(resume)
         self.stop_training = False
@@ -330,15 +331,53 @@ class Trainer:
         return np.concatenate(outs, axis=0) if outs else np.zeros((0,), np.float32)
 
     # -- checkpoints ----------------------------------------------------------------------
+    def _generators(self) -> Dict[str, np.random.Generator]:
+        """Every random generator the run draws from (loader, layers such as Dropout, the
+        global one), so that a resumed run continues the same random streams."""
+        from ._random import get_rng
+        gens: Dict[str, np.random.Generator] = {"global": get_rng()}
+        loader = getattr(self, "_loader", None)
+        if isinstance(getattr(loader, "rng", None), np.random.Generator):
+            gens["loader"] = loader.rng
+        for name, mod in self.model.named_modules():
+            for attr, val in vars(mod).items():
+                if isinstance(val, np.random.Generator):
+                    gens[f"model.{name}.{attr}"] = val
+        return gens
+
+    def _trainer_state(self) -> np.ndarray:
+        import json
+        state = {
+            "epoch": self.epoch,
+            "global_step": getattr(self, "_global_step", 0),
+            "history": self.history.as_dict(),
+            "rng": {k: g.bit_generator.state for k, g in self._generators().items()},
+        }
+        return np.array(json.dumps(state))
+
+    def _restore_trainer_state(self, raw: Any) -> None:
+        import json
+        state = json.loads(str(np.asarray(raw)))
+        self._global_step = int(state.get("global_step", 0))
+        hist = state.get("history", {})
+        self.history = History(**{k: v for k, v in hist.items() if k in History.__dataclass_fields__})
+        gens = self._generators()
+        for k, st in state.get("rng", {}).items():
+            if k in gens and gens[k].bit_generator.state["bit_generator"] == st.get("bit_generator"):
+                gens[k].bit_generator.state = st
+
     def save_checkpoint(self, path: str, epoch: Optional[int] = None, **extra: Any) -> None:
-        """Model, optimizer, epoch and RNG-free training counters to one .npz (atomic)."""
+        """Model, optimizer, epoch, history and random-generator states to one .npz (atomic)."""
         from .io import save
         save(path, self.model, self.optimizer, epoch=self.epoch if epoch is None else epoch,
-             _history=np.array(self.history.train_loss, np.float64), **extra)
+             _trainer_state=self._trainer_state(), **extra)
 
     def load_checkpoint(self, path: str, **extra: Any) -> Dict[str, Any]:
-        """Restore model and optimizer from `path`; training continues at its epoch."""
+        """Restore model, optimizer, history and generator states from `path`; training
+        continues at the checkpoint's epoch. Returns what load() did not consume."""
         from .io import load
         rest = load(path, self.model, self.optimizer, **extra)
         self.epoch = int(rest.get("epoch") or 0)
+        if "_trainer_state" in rest:
+            self._restore_trainer_state(rest.pop("_trainer_state"))
         return rest
