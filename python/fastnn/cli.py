@@ -6,7 +6,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -42,12 +42,62 @@ def load_dataset(name: str, data_dir: Optional[str], n_train: Optional[int] = No
     raise SystemExit(f"--dataset: expected 'digits' or 'mnist', got {name!r}")
 
 
+_OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop",
+               "adagrad": "Adagrad", "adadelta": "Adadelta", "adamax": "Adamax", "nadam": "NAdam"}
+_AUGMENT = ("none", "crop", "crop+affine", "flip")
+
+
+def make_optimizer(name: str, params: list, lr: float, momentum: float, weight_decay: float, schedule: Any):
+    """An optimizer from fastnn.optim by its command-line name, lr possibly a schedule."""
+    from . import optim
+    cls_name = _OPTIMIZERS.get(name.lower())
+    if cls_name is None or not hasattr(optim, cls_name):
+        raise ValueError(f"--optimizer: expected one of {sorted(_OPTIMIZERS)}, got {name!r}")
+    cls = getattr(optim, cls_name)
+    kw: Dict[str, Any] = {"lr": schedule if schedule is not None else lr, "weight_decay": weight_decay}
+    if cls_name in ("SGD", "RMSprop"):
+        kw["momentum"] = momentum
+    return cls(params, **kw)
+
+
+def make_schedule(name: str, lr: float, total_steps: int, steps_per_epoch: int) -> Any:
+    """A step-indexed schedule by command-line name (none, cosine, step, onecycle, warmup-cosine)."""
+    if name == "none":
+        return None
+    from . import schedules as S
+    if name == "cosine":
+        return S.CosineAnnealingLR(lr, T_max=total_steps)
+    if name == "step":
+        return S.per_epoch(S.StepLR(lr, step_size=max(1, total_steps // steps_per_epoch // 3), gamma=0.1), steps_per_epoch)
+    if name == "onecycle":
+        return S.OneCycleLR(lr, total_steps=total_steps)
+    if name == "warmup-cosine":
+        return S.Warmup(S.CosineAnnealingLR(lr, T_max=total_steps), steps=steps_per_epoch)
+    raise ValueError(f"--schedule: expected none, cosine, step, onecycle or warmup-cosine, got {name!r}")
+
+
+def make_augment(name: str, image_size: int) -> Any:
+    """A batch transform by command-line name (none, crop, crop+affine, flip)."""
+    if name == "none":
+        return None
+    from . import augment as A
+    pad = 2 if image_size <= 28 else 4
+    if name == "crop":
+        return A.RandomCrop(image_size, padding=pad)
+    if name == "crop+affine":
+        return A.Compose([A.RandomCrop(image_size, padding=pad),
+                          A.RandomAffine(degrees=8, scale=(0.92, 1.08), shear=5)])
+    if name == "flip":
+        return A.RandomHorizontalFlip()
+    raise ValueError(f"--augment: expected one of {_AUGMENT}, got {name!r}")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     import fastnn
-    from . import models, optim
+    from . import models
     from .losses import SoftmaxCrossEntropy
     from .data import DataLoader
-    from .train import Trainer
+    from .train import Checkpoint, Trainer
 
     if args.threads:
         fastnn.set_num_threads(args.threads)
@@ -65,21 +115,61 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"{num_classes} classes (loaded in {time.perf_counter() - t_load:.1f}s)")
     model = models.build(args.model, xtr.shape[1:], num_classes, rng=rng)
     n_params = sum(p.size for p in model.parameters())
-    print(f"model {args.model}: {n_params:,} parameters")
-    opt = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
-    loader = DataLoader(xtr, ytr, batch_size=args.batch_size, shuffle=True, rng=rng)
-    trainer = Trainer(model, SoftmaxCrossEntropy(), opt)
+    transform = make_augment(args.augment, xtr.shape[-1])
+    loader = DataLoader(xtr, ytr, batch_size=args.batch_size, shuffle=True, rng=rng, transform=transform)
+    lr = args.lr if args.lr is not None else models.DEFAULT_LR.get(args.model, 0.05)
+    opt_name = args.optimizer or models.DEFAULT_OPTIMIZER.get(args.model, "sgd")
+    schedule = make_schedule(args.schedule, lr, args.epochs * len(loader), len(loader))
+    opt = make_optimizer(opt_name, model.parameters(), lr, args.momentum, args.weight_decay, schedule)
+    print(f"model {args.model}: {n_params:,} parameters | optimizer {type(opt).__name__} lr {lr:g}"
+          f"{' (' + args.schedule + ')' if schedule is not None else ''} | batch {args.batch_size}"
+          f" | augment {args.augment}")
+    callbacks = [Checkpoint(args.checkpoint)] if args.checkpoint else []
+    trainer = Trainer(model, SoftmaxCrossEntropy(), opt, callbacks=callbacks)
+    if args.resume:
+        trainer.load_checkpoint(args.resume)
+        print(f"resumed from {args.resume} at epoch {trainer.epoch}")
     t0 = time.perf_counter()
-    for epoch in range(args.epochs):
+    start = trainer.epoch
+    for epoch in range(start, args.epochs):
         h = trainer.fit(loader, val_data=(xva, yva), epochs=epoch + 1, progress=not args.quiet)
         print(f"epoch {epoch + 1:3d}/{args.epochs}  train loss {h.train_loss[-1]:.4f}  "
               f"train acc {h.train_acc[-1]:.4f}  val loss {h.val_loss[-1]:.4f}  "
-              f"val acc {h.val_acc[-1]:.4f}  ({h.epoch_time[-1]:.2f}s)", flush=True)
+              f"val acc {h.val_acc[-1]:.4f}  lr {h.lr[-1]:.3g}  ({h.epoch_time[-1]:.2f}s)", flush=True)
     total = time.perf_counter() - t0
     final = trainer.evaluate(xva, yva)
+    done = max(args.epochs - start, 1)
     print(f"held-out accuracy: {final['accuracy'] * 100:.2f}%  (loss {final['loss']:.4f}); "
-          f"training time {total:.1f}s, {total / max(args.epochs, 1):.2f}s per epoch")
+          f"training time {total:.1f}s, {total / done:.2f}s per epoch")
+    if args.plot:
+        trainer.history.plot(args.plot)
+        print(f"curves written to {args.plot}")
+    if args.checkpoint:
+        print(f"checkpoint written to {args.checkpoint}")
     return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run the benchmark scripts (from the source checkout or the installed package)."""
+    import subprocess
+    here = Path(__file__).resolve().parent
+    for folder in (here / "benchmarks", here.parents[1] / "benchmarks"):
+        if folder.is_dir() and any(folder.glob("bench_*.py")):
+            break
+    else:
+        raise FileNotFoundError("no benchmark scripts found (benchmarks/bench_*.py)")
+    names = args.only or sorted(p.stem[len("bench_"):] for p in folder.glob("bench_*.py"))
+    status = 0
+    for name in names:
+        script = folder / f"bench_{name}.py"
+        if not script.exists():
+            raise ValueError(f"--only: no benchmark {name!r} (have {sorted(p.stem[6:] for p in folder.glob('bench_*.py'))})")
+        print(f"== {script.name}", flush=True)
+        cmd = [sys.executable, str(script)] + (["--quick"] if args.quick else [])
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(here.parent)] + [p for p in [env.get("PYTHONPATH")] if p])
+        status |= subprocess.call(cmd, env=env)
+    return status
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,16 +178,27 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a named model on a dataset and report held-out accuracy")
     t.add_argument("--dataset", default="digits", choices=["digits", "mnist"])
     t.add_argument("--data", default=None, help="folder of the MNIST IDX files (for --dataset mnist)")
-    t.add_argument("--model", default="mlp", help="model name (mlp)")
+    t.add_argument("--model", default="mlp", help="model name: mlp, lenet, cnn, bncnn")
     t.add_argument("--epochs", type=int, default=5)
     t.add_argument("--batch-size", type=int, default=64)
-    t.add_argument("--lr", type=float, default=0.05)
-    t.add_argument("--momentum", type=float, default=0.9)
+    t.add_argument("--optimizer", default=None, help=f"one of {sorted(_OPTIMIZERS)} (default: the model's)")
+    t.add_argument("--lr", type=float, default=None, help="learning rate (default: the model's)")
+    t.add_argument("--momentum", type=float, default=0.9, help="for sgd and rmsprop")
+    t.add_argument("--weight-decay", type=float, default=0.0)
+    t.add_argument("--schedule", default="none", help="none, cosine, step, onecycle, warmup-cosine")
+    t.add_argument("--augment", default="none", help="none, crop, crop+affine, flip")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=0, help="OpenMP threads (default: all cores)")
     t.add_argument("--n-train", type=int, default=None, help="use only the first N training samples")
+    t.add_argument("--checkpoint", default=None, help="write a checkpoint (.npz) after every epoch")
+    t.add_argument("--resume", default=None, help="continue from a checkpoint written by --checkpoint")
+    t.add_argument("--plot", default=None, help="write the training curves to this PNG")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.set_defaults(func=cmd_train)
+    b = sub.add_parser("bench", help="run the kernel benchmarks (compares with PyTorch when installed)")
+    b.add_argument("--only", nargs="*", default=None, help="benchmark names, e.g. conv optim")
+    b.add_argument("--quick", action="store_true", help="fewer shapes and repeats")
+    b.set_defaults(func=cmd_bench)
     return p
 
 

@@ -25,6 +25,10 @@ def mlp(in_shape: Tuple[int, ...], num_classes: int, hidden: Tuple[int, ...] = (
 
 MODELS: Dict[str, Callable[..., Module]] = {"mlp": mlp}
 
+# Recipes the command line uses when --optimizer/--lr are not given.
+DEFAULT_OPTIMIZER: Dict[str, str] = {"mlp": "sgd"}
+DEFAULT_LR: Dict[str, float] = {"mlp": 0.05}
+
 
 def build(name: str, in_shape: Tuple[int, ...], num_classes: int,
           rng: Optional[np.random.Generator] = None) -> Module:
