@@ -2,6 +2,12 @@
 PyTorch (same shapes, same thread count) when it is installed. Validates before timing."""
 from __future__ import annotations
 
+import os
+
+# NumPy's OpenBLAS threads busy-wait after each call and would steal the cores being timed
+# (the validation below uses float64 matmuls): keep them to one thread.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import argparse
 import statistics
 import time

@@ -119,10 +119,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     loader = DataLoader(xtr, ytr, batch_size=args.batch_size, shuffle=True, rng=rng, transform=transform)
     lr = args.lr if args.lr is not None else models.DEFAULT_LR.get(args.model, 0.05)
     opt_name = args.optimizer or models.DEFAULT_OPTIMIZER.get(args.model, "sgd")
-    schedule = make_schedule(args.schedule, lr, args.epochs * len(loader), len(loader))
+    sched_name = args.schedule or models.DEFAULT_SCHEDULE.get(args.model, "none")
+    schedule = make_schedule(sched_name, lr, args.epochs * len(loader), len(loader))
     opt = make_optimizer(opt_name, model.parameters(), lr, args.momentum, args.weight_decay, schedule)
     print(f"model {args.model}: {n_params:,} parameters | optimizer {type(opt).__name__} lr {lr:g}"
-          f"{' (' + args.schedule + ')' if schedule is not None else ''} | batch {args.batch_size}"
+          f"{' (' + sched_name + ')' if schedule is not None else ''} | batch {args.batch_size}"
           f" | augment {args.augment}")
     callbacks = [Checkpoint(args.checkpoint)] if args.checkpoint else []
     trainer = Trainer(model, SoftmaxCrossEntropy(), opt, callbacks=callbacks)
@@ -185,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, default=None, help="learning rate (default: the model's)")
     t.add_argument("--momentum", type=float, default=0.9, help="for sgd and rmsprop")
     t.add_argument("--weight-decay", type=float, default=0.0)
-    t.add_argument("--schedule", default="none", help="none, cosine, step, onecycle, warmup-cosine")
+    t.add_argument("--schedule", default=None, help="none, cosine, step, onecycle, warmup-cosine (default: the model's)")
     t.add_argument("--augment", default="none", help="none, crop, crop+affine, flip")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=0, help="OpenMP threads (default: all cores)")

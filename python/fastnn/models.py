@@ -36,3 +36,38 @@ def build(name: str, in_shape: Tuple[int, ...], num_classes: int,
     if name not in MODELS:
         raise ValueError(f"model: expected one of {sorted(MODELS)}, got {name!r}")
     return MODELS[name](in_shape, num_classes, rng=rng)
+
+
+def _conv_block(cin: int, cout: int, batch_norm: bool, init: Any, rng: Any) -> list:
+    from . import layers as L
+    if batch_norm:
+        return [L.Conv2d(cin, cout, 3, padding=1, bias=False, init=init, rng=rng), L.BatchNorm2d(cout), L.ReLU()]
+    return [L.Conv2d(cin, cout, 3, padding=1, init=init, rng=rng), L.ReLU()]
+
+
+def cnn(in_shape: Tuple[int, ...], num_classes: int, batch_norm: bool = False, dropout: float = 0.3,
+        init: Any = "he_normal", rng: Optional[np.random.Generator] = None) -> Sequential:
+    """Two blocks of [Conv 3x3 pad 1 (- BatchNorm2d) - ReLU] x2 - MaxPool(2), 32 then 64
+    channels, then Dropout and Linear. (C, H, W) -> num_classes logits; He init."""
+    from . import layers as L
+    c, h, w = in_shape
+    mods: list = []
+    for cin, cout in ((c, 32), (32, 64)):
+        mods += _conv_block(cin, cout, batch_norm, init, rng)
+        mods += _conv_block(cout, cout, batch_norm, init, rng)
+        mods.append(L.MaxPool2d(2))
+        h, w = h // 2, w // 2
+    mods += [L.Flatten(), L.Dropout(dropout, rng=rng), L.Linear(64 * h * w, num_classes, init=init, rng=rng)]
+    return Sequential(*mods)
+
+
+def bncnn(in_shape: Tuple[int, ...], num_classes: int, init: Any = "he_normal",
+          rng: Optional[np.random.Generator] = None) -> Sequential:
+    """The batch-norm CNN: cnn(..., batch_norm=True) (conv layers without bias), Dropout(0.3)."""
+    return cnn(in_shape, num_classes, batch_norm=True, init=init, rng=rng)
+
+
+MODELS.update({"cnn": cnn, "bncnn": bncnn})
+DEFAULT_OPTIMIZER.update({"lenet": "adam", "cnn": "adam", "bncnn": "adam"})
+DEFAULT_LR.update({"lenet": 1e-3, "cnn": 3e-3, "bncnn": 3e-3})
+DEFAULT_SCHEDULE: Dict[str, str] = {"cnn": "cosine", "bncnn": "cosine"}
