@@ -268,8 +268,10 @@ def gradient_check(module: Module, x: np.ndarray, eps: float = 1e-3, dy: Optiona
     the larger of the float32 resolution of that difference (4·2⁻²⁴·Σ|moved outputs·dy| / step)
     and 1% of the tensor's largest |a| + |n| (float32 cannot resolve smaller gradients to a
     useful relative accuracy, so they get an absolute tolerance). Expected level with
-    eps = 1e-3 and O(1) values: about 1e-5 to 1e-3 for smooth layers and small stacks; a wrong
-    backward gives 1e-2 to 1. Kinks (ReLU at 0, max-pool ties) within eps of an entry can give larger errors,
+    eps = 1e-3 and O(1) values: about 1e-5 to 1e-3 for a single smooth layer, up to ~2e-2 for
+    a stack of layers (float32 round-off of the longer sums; eps = 1e-2 brings smooth stacks
+    back to ~1e-3, the O(eps²) truncation error being smaller); a wrong backward gives 3e-2
+    to 1. Kinks (ReLU at 0, max-pool ties) within eps of an entry can give larger errors,
     and random layers (Dropout in training mode) must be put in eval mode first. Buffers
     (running statistics), parameters and gradients are restored afterwards. max_entries:
     check at most that many randomly chosen entries per tensor (default: all).
