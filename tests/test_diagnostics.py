@@ -268,3 +268,18 @@ def test_update_ratios_from_a_trainer():
     assert [r["status"] for r in fixed] == ["low", "ok", "high"]
     with pytest.raises(ValueError, match="track_update_ratio"):
         D.update_ratios({})
+
+
+# -- command line ----------------------------------------------------------------------------
+def test_cli_diagnose(tmp_path, capsys):
+    from fastnn.cli import main
+    out = tmp_path / "diag"
+    assert main(["diagnose", "--depth", "3", "--width", "60", "--n", "80", "--input", "normal",
+                 "--inits", "small_random,he_normal", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "3 layers of 60 units" in text and "he_normal" in text and "L3" in text
+    assert sorted(p.name for p in out.iterdir()) == [
+        "init_grid.png", "init_relu_he_normal.png", "init_relu_small_random.png",
+        "init_tanh_he_normal.png", "init_tanh_small_random.png"]
+    with pytest.raises(SystemExit, match="activations"):
+        main(["diagnose", "--activations", "swish", "--no-plots"])
