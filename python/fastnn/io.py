@@ -168,8 +168,9 @@ def save(path: PathLike, model: Any, optimizer: Any = None, *, epoch: Optional[i
 
     model: a Module (its state_dict(): parameters and buffers) or None; optimizer: an
     Optimizer (its state_dict(): buffers, step counts, hyper-parameters) or None; epoch: an
-    int or None; extra: objects with a `state_dict()` (preprocessors) or plain values (arrays,
-    numbers, strings, lists/tuples/dicts of those). The file is written to a temporary file in
+    int or None; extra: objects with a `state_dict()` (preprocessors), numpy random Generators
+    (their state, e.g. a DataLoader's `rng`, so a resumed run shuffles as the uninterrupted one)
+    or plain values (arrays, numbers, strings, lists/tuples/dicts of those). The file is written to a temporary file in
     the same folder, flushed to disk and renamed over `path`, so a crash mid-write leaves any
     previous checkpoint at `path` intact.
     """
@@ -193,7 +194,10 @@ def save(path: PathLike, model: Any, optimizer: Any = None, *, epoch: Optional[i
             raise TypeError(f"optimizer: expected an Optimizer with state_dict(), got {type(optimizer).__name__}")
         manifest["optimizer"] = enc.encode(optimizer.state_dict(), "optimizer")
     for name, obj in extra.items():
-        if callable(getattr(obj, "state_dict", None)):
+        if isinstance(obj, np.random.Generator):
+            # its bit generator's state (a dict of ints, 128-bit ones too: JSON keeps them exact)
+            manifest["extra"][name] = {"kind": "rng", "value": enc.encode(obj.bit_generator.state, f"extra/{name}")}
+        elif callable(getattr(obj, "state_dict", None)):
             manifest["extra"][name] = {"kind": "state_dict", "type": type(obj).__name__,
                                        "value": enc.encode(obj.state_dict(), f"extra/{name}")}
         else:
@@ -265,14 +269,15 @@ def _snapshot(obj: Any) -> Any:
 def load(path: PathLike, model: Any = None, optimizer: Any = None, **extra: Any) -> Dict[str, Any]:
     """Read a checkpoint written by `save` and restore it into the objects given.
 
-    model: load_state_dict(strict=True); optimizer: load_state_dict; each extra (by the name it
-    was saved under): its load_state_dict. Returns a dict with "epoch" (int or None), the
-    model's / optimizer's state dicts under "model" / "optimizer" when those objects were not
-    given, and every saved extra that was not given (state dicts as dicts, plain values as
-    saved). Raises FileNotFoundError for a missing file, CheckpointError (a ValueError) for a
-    truncated, corrupt or foreign file and CheckpointMismatchError (a ValueError and a
-    KeyError) when it does not fit the given objects; on any error the given objects are left
-    as they were.
+    model: load_state_dict(strict=True); optimizer: load_state_dict; each extra (by the name
+    it was saved under): its load_state_dict, or for a numpy Generator its bit generator's
+    state. Returns a dict with "epoch" (int or None), the model's / optimizer's state dicts
+    under "model" / "optimizer" when those objects were not given, and every saved extra that
+    was not given (state dicts as dicts, plain values as saved, Generators as new Generators in
+    the saved state). Raises FileNotFoundError for a missing file, CheckpointError (a
+    ValueError) for a truncated, corrupt or foreign file and CheckpointMismatchError (a
+    ValueError and a KeyError) when it does not fit the given objects; on any error the given
+    objects are left as they were.
     """
     path = os.fspath(path)
     manifest, arrays = _read(path)
@@ -287,10 +292,18 @@ def load(path: PathLike, model: Any = None, optimizer: Any = None, **extra: Any)
         if name not in saved_extra:
             raise CheckpointMismatchError(f"{path}: holds no extra named {name!r} "
                                           f"(it holds {sorted(saved_extra)})")
+        kind = saved_extra[name].get("kind")
+        if isinstance(obj, np.random.Generator):
+            saved_bg = (saved_extra[name].get("value") or {}).get("__dict__", [])
+            saved_bg = dict((k, v) for k, v in saved_bg).get("bit_generator")
+            if kind != "rng" or saved_bg != type(obj.bit_generator).__name__:
+                raise CheckpointMismatchError(f"{path}: extra {name!r} is not the state of a "
+                                              f"{type(obj.bit_generator).__name__} random generator")
+            continue
         if not callable(getattr(obj, "load_state_dict", None)):
             raise TypeError(f"{name}: expected an object with load_state_dict() to restore into, "
                             f"got {type(obj).__name__}")
-        if saved_extra[name].get("kind") != "state_dict":
+        if kind != "state_dict":
             raise CheckpointMismatchError(f"{path}: extra {name!r} was saved as a plain value, not as "
                                           "an object's state; load it without passing an object")
 
@@ -317,6 +330,11 @@ def load(path: PathLike, model: Any = None, optimizer: Any = None, **extra: Any)
             done.append((optimizer, snap))
         for name, obj in extra.items():
             sd = _decode(saved_extra[name]["value"], arrays)
+            if isinstance(obj, np.random.Generator):
+                snap_state = obj.bit_generator.state
+                obj.bit_generator.state = sd
+                done.append((_RngRestore(obj), snap_state))
+                continue
             snap = _snapshot(obj)
             try:
                 obj.load_state_dict(sd)
@@ -340,5 +358,26 @@ def load(path: PathLike, model: Any = None, optimizer: Any = None, **extra: Any)
         out["optimizer"] = _decode(state["optimizer"], arrays)
     for name, entry in saved_extra.items():
         if name not in extra:
-            out[name] = _decode(entry["value"], arrays)
+            value = _decode(entry["value"], arrays)
+            out[name] = _make_rng(path, name, value) if entry.get("kind") == "rng" else value
     return out
+
+
+class _RngRestore:
+    """Gives a Generator the load_state_dict used to roll back a failed load."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self.rng.bit_generator.state = state
+
+
+def _make_rng(path: str, name: str, state: Dict[str, Any]) -> np.random.Generator:
+    """A new Generator in the saved state (for a saved Generator that was not passed to load)."""
+    bg = getattr(np.random, str(state.get("bit_generator")), None)
+    if not (isinstance(bg, type) and issubclass(bg, np.random.BitGenerator)):
+        raise CheckpointError(f"{path}: extra {name!r}: unknown bit generator {state.get('bit_generator')!r}")
+    gen = np.random.Generator(bg())
+    gen.bit_generator.state = state
+    return gen
