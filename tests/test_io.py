@@ -364,3 +364,14 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
     assert fastnn.load(tmp_path / "mid.npz", c, opt_c, loader_rng=loader_c.rng)["epoch"] == 2
     run(c, opt_c, loader_c, 2)
     assert_same_state(a, c)
+
+
+def test_malformed_manifest_raises(tmp_path):
+    bad = '{"format": "fastnn.checkpoint", "version": 1, "model": null, "optimizer": null, "extra": [1, 2]}'
+    np.savez(tmp_path / "bad.npz", __fastnn__=np.array(bad))
+    with pytest.raises(ValueError, match="malformed"):
+        fastnn.load(tmp_path / "bad.npz")
+    ref = '{"format": "fastnn.checkpoint", "version": 1, "model": {"__dict__": [["w", {"__array__": "model/w"}]]}}'
+    np.savez(tmp_path / "ref.npz", __fastnn__=np.array(ref))
+    with pytest.raises(ValueError, match="incomplete.*model/w"):
+        fastnn.load(tmp_path / "ref.npz")

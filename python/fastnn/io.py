@@ -244,8 +244,14 @@ def _read(path: str) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
         if not isinstance(version, int) or version < 1 or version > VERSION:
             raise CheckpointError(f"{path}: checkpoint format version {version!r}; this fastnn reads "
                                   f"versions 1..{VERSION} (upgrade fastnn?)")
-        wanted = _refs([manifest.get("model"), manifest.get("optimizer"),
-                        [e.get("value") for e in manifest.get("extra", {}).values()]], [])
+        try:
+            extra = manifest.get("extra") or {}
+            wanted = _refs([manifest.get("model"), manifest.get("optimizer"),
+                            [e.get("value") for e in extra.values()]], [])
+            if not all(isinstance(k, str) for k in wanted):
+                raise TypeError("array references must be strings")
+        except (AttributeError, TypeError, IndexError) as e:
+            raise CheckpointError(f"{path}: the checkpoint manifest is malformed: {e}") from None
         missing = [k for k in wanted if k not in files]
         if missing:
             raise CheckpointError(f"{path}: the checkpoint is incomplete: missing arrays {missing[:8]}")
