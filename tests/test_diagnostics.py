@@ -283,3 +283,15 @@ def test_cli_diagnose(tmp_path, capsys):
         "init_tanh_he_normal.png", "init_tanh_small_random.png"]
     with pytest.raises(SystemExit, match="activations"):
         main(["diagnose", "--activations", "swish", "--no-plots"])
+
+
+def test_init_report_and_stats_identical_at_1_and_2_threads(threads):
+    kw = dict(depth=4, width=130, n=97, rng=5)
+    model = fastnn.Sequential(fastnn.Linear(130, 70, rng=np.random.default_rng(0)), fastnn.ReLU())
+    x = np.random.default_rng(1).standard_normal((97, 130)).astype(np.float32)
+    results = []
+    for n in (1, 2):
+        threads(n)
+        results.append(([r["std"] for r in D.init_report(**kw)],
+                        [(r["mean"], r["std"], r["dead_fraction"]) for r in D.activation_stats(model, x)]))
+    assert results[0] == results[1]
