@@ -150,3 +150,9 @@ def test_kernel_module_refuses_silent_copies():
         fastnn._C.sgd_step(p, np.zeros(10, np.float32), None, 0.1, 0.0, 0.0, 0.0, False, False, True)
     with pytest.raises(ValueError, match="grad: expected 10 elements"):
         fastnn._C.sgd_step(np.zeros(10, np.float32), np.zeros(9, np.float32), None, 0.1, 0.0, 0.0, 0.0, False, False, True)
+
+
+def test_sigmoid_is_accurate_in_the_tails():
+    x = np.linspace(-80, 80, 4001).astype(np.float32)
+    ref = 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
+    np.testing.assert_allclose(F.sigmoid(x), ref, rtol=1e-5, atol=1e-30)

@@ -183,3 +183,15 @@ def test_init_argument_and_rng_reproducibility():
     assert np.abs(d.weight.data).max() <= bound and np.abs(d.bias.data).max() <= bound
     with pytest.raises(ValueError, match="init: expected one of"):
         L.Linear(3, 3, init="nope")
+
+
+def test_buffers_stay_registered_when_reassigned():
+    class WithBuffer(fastnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("running", np.zeros(3, np.float32))
+
+    m = WithBuffer()
+    m.running = m.running + 1.0
+    m.running += 1.0
+    assert "running" in m.state_dict() and np.all(m.state_dict()["running"] == 2.0)

@@ -173,6 +173,34 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    """The lecture's initialization experiment: per-layer activation mean/std table and
+    histogram PNGs (one per activation/initializer, plus one grid) in --out."""
+    from . import diagnostics as D
+
+    acts = [a.strip() for a in args.activations.split(",") if a.strip()]
+    inits = [i.strip() for i in args.inits.split(",") if i.strip()]
+    t0 = time.perf_counter()
+    try:
+        records = D.init_report(depth=args.depth, width=args.width, n=args.n, activations=acts,
+                                inits=inits, input=args.input, rng=np.random.default_rng(args.seed))
+    except (TypeError, ValueError) as e:
+        raise SystemExit(f"fastnn diagnose: {e}")
+    print(f"initialization report: {args.depth} layers of {args.width} units, no biases, "
+          f"{args.n} inputs ~ {'U[0, 1)' if args.input == 'uniform' else 'N(0, 1)'}, seed {args.seed} "
+          f"({time.perf_counter() - t0:.1f}s)")
+    D.print_init_report(records)
+    if not args.no_plots:
+        try:
+            files = D.plot_init_report(records, args.out)
+            files += D.plot_init_report(records, os.path.join(args.out, "init_grid.png"))
+        except ImportError as e:
+            print(f"(no histogram PNGs: {e})")
+        else:
+            print(f"histograms: {len(files)} PNG files in {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fastnn", description="fastnn: CPU neural-network training")
     sub = p.add_subparsers(dest="command", required=True)
@@ -200,6 +228,17 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--only", nargs="*", default=None, help="benchmark names, e.g. conv optim")
     b.add_argument("--quick", action="store_true", help="fewer shapes and repeats")
     b.set_defaults(func=cmd_bench)
+    d = sub.add_parser("diagnose", help="weight-initialization report: per-layer activation statistics and histograms")
+    d.add_argument("--depth", type=int, default=10, help="number of layers (default 10)")
+    d.add_argument("--width", type=int, default=500, help="units per layer (default 500)")
+    d.add_argument("--n", type=int, default=1000, help="number of random inputs (default 1000)")
+    d.add_argument("--input", default="uniform", choices=["uniform", "normal"], help="input distribution: U[0,1) or N(0,1)")
+    d.add_argument("--activations", default="tanh,relu", help="comma-separated (tanh, relu, sigmoid, leaky_relu, elu, linear)")
+    d.add_argument("--inits", default="small_random,normal,xavier_normal,he_normal", help="comma-separated fastnn.init names")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--out", default="fastnn-diagnose", help="folder for the histogram PNGs (default ./fastnn-diagnose)")
+    d.add_argument("--no-plots", action="store_true", help="print the table only")
+    d.set_defaults(func=cmd_diagnose)
     return p
 
 

@@ -97,6 +97,11 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}.__init__ must call super().__init__() first")
         params, bufs, mods = self._parameters, self._buffers, self._modules
+        if name in bufs and isinstance(value, np.ndarray):
+            # `self.running_mean = ...` (or `+=`) keeps a buffer registered, as in PyTorch.
+            bufs[name] = value
+            object.__setattr__(self, name, value)
+            return
         for d in (params, bufs, mods):
             d.pop(name, None)
         if isinstance(value, Parameter):
