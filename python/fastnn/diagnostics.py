@@ -395,6 +395,9 @@ def plot_init_report(records: Sequence[Record], path: Union[str, "os.PathLike[st
     def draw(ax: Any, r: Record) -> None:
         counts, edges = r["histogram"]
         ax.stairs(counts, edges, fill=True, color="tab:blue")
+        if r["activation"] in ("relu", "leaky_relu", "elu") and len(counts) > 1 and counts[1:].max() > 0:
+            # half the values sit in the bin at zero: clip it so the positive part shows
+            ax.set_ylim(0, 1.15 * counts[1:].max())
         ax.set_yticks([])
         ax.tick_params(labelsize=6)
 
