@@ -8,7 +8,7 @@ import numpy as np
 from . import layers as L
 from .module import Module, Sequential
 
-__all__ = ["mlp", "build", "MODELS"]
+__all__ = ["mlp", "lenet", "build", "MODELS"]
 
 
 def mlp(in_shape: Tuple[int, ...], num_classes: int, hidden: Tuple[int, ...] = (256,),
@@ -23,7 +23,24 @@ def mlp(in_shape: Tuple[int, ...], num_classes: int, hidden: Tuple[int, ...] = (
     return Sequential(*mods)
 
 
-MODELS: Dict[str, Callable[..., Module]] = {"mlp": mlp}
+def lenet(in_shape: Tuple[int, ...], num_classes: int, init: Any = "he_normal",
+          rng: Optional[np.random.Generator] = None) -> Sequential:
+    """Conv(C→16, 5x5, pad 2)-ReLU-MaxPool(2)-Conv(16→32, 5x5, pad 2)-ReLU-MaxPool(2)-
+    Linear(32·(H/4)·(W/4)→128)-ReLU-Linear(128→num_classes); in_shape (C, H, W). He init by default."""
+    if len(in_shape) != 3:
+        raise ValueError(f"in_shape: lenet expects images (C, H, W), got {tuple(in_shape)}")
+    c, h, w = (int(v) for v in in_shape)
+    if h < 4 or w < 4:
+        raise ValueError(f"in_shape: lenet needs images of at least 4x4, got {h}x{w}")
+    flat = 32 * (h // 2 // 2) * (w // 2 // 2)
+    return Sequential(
+        L.Conv2d(c, 16, 5, padding=2, init=init, rng=rng), L.ReLU(), L.MaxPool2d(2),
+        L.Conv2d(16, 32, 5, padding=2, init=init, rng=rng), L.ReLU(), L.MaxPool2d(2),
+        L.Flatten(), L.Linear(flat, 128, init=init, rng=rng), L.ReLU(),
+        L.Linear(128, num_classes, init=init, rng=rng))
+
+
+MODELS: Dict[str, Callable[..., Module]] = {"mlp": mlp, "lenet": lenet}
 
 # Recipes the command line uses when --optimizer/--lr are not given.
 DEFAULT_OPTIMIZER: Dict[str, str] = {"mlp": "sgd"}

@@ -1,0 +1,259 @@
+// conv2d forward/backward: per sample block, im2col into a reused per-thread workspace, then
+// one Eigen GEMM per group (fastnn::gemm_serial) inside a parallel loop over blocks.
+//
+// Workspace (never freed, grown on demand, so nothing is allocated per call once warm):
+//  - per OpenMP thread: col (cin*kh*kw x nb*ho*wo) + one (cout x nb*ho*wo) buffer for the
+//    forward output block / the gathered dy block. nb is 1 when ho*wo >= kBlockCols/2,
+//    else up to kBlockCols/(ho*wo) samples. Largest of the benchmark shapes (cifar_c4,
+//    256*9*512 + 256*512 floats) is about 5.2 MB per thread.
+//  - on the calling thread, backward only: (kRanges-1) partial weight gradients
+//    (cout * cin/groups * kh*kw floats each) and kRanges*cout doubles for db; for cifar_c4
+//    that is 7 * 589,824 floats = 16.5 MB.
+#include "conv/conv2d.h"
+#include "common/gemm.h"
+#include <cstring>
+#include <vector>
+
+namespace fastnn {
+namespace {
+
+constexpr index_t kBlockCols = 512;  // columns per GEMM: enough to amortize packing of W
+constexpr index_t kRanges = 8;       // fixed sample ranges for the dw/db reduction
+
+float* grow(std::vector<float>& v, index_t n) {
+  if (index_t(v.size()) < n) v.resize(size_t(n));
+  return v.data();
+}
+
+thread_local std::vector<float> t_col, t_buf;  // per-thread blocks (see header comment)
+thread_local std::vector<float> t_dw_part;     // calling thread: partial dw of ranges 1..R-1
+thread_local std::vector<double> t_db_part;    // calling thread: partial db per range
+
+struct Geo {
+  index_t P, K, Kg, coutg, cing, ho, wo;
+  bool direct;  // 1x1, stride 1, no padding: the input plane is already the col matrix
+};
+
+Geo geometry(const Conv2dShape& s) {
+  Geo g;
+  g.ho = s.ho(); g.wo = s.wo(); g.P = g.ho * g.wo;
+  g.cing = s.cin / s.groups; g.coutg = s.cout / s.groups;
+  g.Kg = g.cing * s.kh * s.kw; g.K = s.cin * s.kh * s.kw;
+  g.direct = s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0;
+  return g;
+}
+
+index_t block_samples(const Conv2dShape& s, const Geo& g) {
+  if (g.P >= kBlockCols / 2) return 1;
+  return std::max<index_t>(1, std::min<index_t>(s.n, kBlockCols / g.P));
+}
+
+// Valid output columns [lo, hi) for kernel column offset `off` = kj*dw - pw.
+inline void valid_range(index_t wo, index_t w, index_t sw, index_t off, index_t& lo, index_t& hi) {
+  // iw = ow*sw + off must lie in [0, w)
+  lo = off >= 0 ? 0 : ceil_div(-off, sw);
+  const index_t last = w - 1 - off;
+  hi = last < 0 ? 0 : std::min<index_t>(wo, last / sw + 1);
+  lo = std::min(lo, wo);
+  if (hi < lo) hi = lo;
+}
+
+// col rows (c, ki, kj), columns (oh, ow) of one sample, row stride ld: overwritten.
+void im2col(const float* x, float* col, index_t ld, const Conv2dShape& s, const Geo& g) {
+  for (index_t c = 0; c < s.cin; ++c) {
+    const float* xc = x + c * s.h * s.w;
+    for (index_t ki = 0; ki < s.kh; ++ki) {
+      for (index_t kj = 0; kj < s.kw; ++kj) {
+        float* dst = col + ((c * s.kh + ki) * s.kw + kj) * ld;
+        const index_t off = kj * s.dw - s.pw;
+        index_t lo, hi;
+        valid_range(g.wo, s.w, s.sw, off, lo, hi);
+        for (index_t oh = 0; oh < g.ho; ++oh) {
+          float* d = dst + oh * g.wo;
+          const index_t ih = oh * s.sh - s.ph + ki * s.dh;
+          if (ih < 0 || ih >= s.h) {
+            std::memset(d, 0, sizeof(float) * g.wo);
+            continue;
+          }
+          const float* src = xc + ih * s.w + off;
+          for (index_t ow = 0; ow < lo; ++ow) d[ow] = 0.f;
+          if (s.sw == 1) {
+            if (hi > lo) std::memcpy(d + lo, src + lo, sizeof(float) * (hi - lo));
+          } else {
+            for (index_t ow = lo; ow < hi; ++ow) d[ow] = src[ow * s.sw];
+          }
+          for (index_t ow = hi; ow < g.wo; ++ow) d[ow] = 0.f;
+        }
+      }
+    }
+  }
+}
+
+// dx (one sample) += scatter of col: accumulates, in a fixed order.
+void col2im(const float* col, index_t ld, float* dx, const Conv2dShape& s, const Geo& g) {
+  for (index_t c = 0; c < s.cin; ++c) {
+    float* xc = dx + c * s.h * s.w;
+    for (index_t ki = 0; ki < s.kh; ++ki) {
+      for (index_t kj = 0; kj < s.kw; ++kj) {
+        const float* src = col + ((c * s.kh + ki) * s.kw + kj) * ld;
+        const index_t off = kj * s.dw - s.pw;
+        index_t lo, hi;
+        valid_range(g.wo, s.w, s.sw, off, lo, hi);
+        for (index_t oh = 0; oh < g.ho; ++oh) {
+          const index_t ih = oh * s.sh - s.ph + ki * s.dh;
+          if (ih < 0 || ih >= s.h) continue;
+          float* d = xc + ih * s.w + off;
+          const float* r = src + oh * g.wo;
+          if (s.sw == 1) {
+            for (index_t ow = lo; ow < hi; ++ow) d[ow] += r[ow];
+          } else {
+            for (index_t ow = lo; ow < hi; ++ow) d[ow * s.sw] += r[ow];
+          }
+        }
+      }
+    }
+  }
+}
+
+// Builds the col matrix (K x nbk*P) of samples [n0, n0+nbk); returns it (and its row stride).
+const float* make_col(const float* x, index_t n0, index_t nbk, const Conv2dShape& s,
+                      const Geo& g, index_t& ld) {
+  const index_t xs = s.cin * s.h * s.w;
+  if (g.direct && nbk == 1) {
+    ld = g.P;
+    return x + n0 * xs;
+  }
+  ld = nbk * g.P;
+  float* col = grow(t_col, g.K * ld);
+  for (index_t i = 0; i < nbk; ++i) im2col(x + (n0 + i) * xs, col + i * g.P, ld, s, g);
+  return col;
+}
+
+}  // namespace
+
+void conv2d_forward(const float* x, const float* wgt, const float* b, float* y,
+                    const Conv2dShape& s) {
+  const Geo g = geometry(s);
+  if (s.n <= 0 || g.P <= 0) return;
+  const index_t nb = block_samples(s, g);
+  const index_t ys = s.cout * g.P;
+  parallel_chunks_dynamic(s.n, nb, [&](index_t n0, index_t n1) {
+    const index_t nbk = n1 - n0;
+    index_t ld;
+    const float* col = make_col(x, n0, nbk, s, g, ld);
+    // One sample: GEMM straight into y; several: into a block buffer, then scatter.
+    float* out = nbk == 1 ? y + n0 * ys : grow(t_buf, s.cout * ld);
+    for (index_t gr = 0; gr < s.groups; ++gr)
+      gemm_serial(false, false, g.coutg, ld, g.Kg, 1.f, wgt + gr * g.coutg * g.Kg, g.Kg,
+                  col + gr * g.Kg * ld, ld, 0.f, out + gr * g.coutg * ld, ld);
+    for (index_t i = 0; i < nbk; ++i) {
+      float* yn = y + (n0 + i) * ys;
+      for (index_t o = 0; o < s.cout; ++o) {
+        float* yr = yn + o * g.P;
+        const float bo = b ? b[o] : 0.f;
+        if (nbk == 1) {
+          if (b) for (index_t p = 0; p < g.P; ++p) yr[p] += bo;
+        } else {
+          const float* r = out + o * ld + i * g.P;
+          for (index_t p = 0; p < g.P; ++p) yr[p] = r[p] + bo;
+        }
+      }
+    }
+  });
+}
+
+void conv2d_backward(const float* dy, const float* x, const float* wgt, float* dx, float* dw,
+                     float* db, const Conv2dShape& s) {
+  const Geo g = geometry(s);
+  const index_t wsize = s.cout * g.Kg;
+  if (s.n <= 0 || g.P <= 0) {
+    if (dw) std::memset(dw, 0, sizeof(float) * wsize);
+    if (db) std::memset(db, 0, sizeof(float) * s.cout);
+    if (dx) std::memset(dx, 0, sizeof(float) * s.n * s.cin * s.h * s.w);
+    return;
+  }
+  const index_t nb = block_samples(s, g);
+  const index_t per_range = ceil_div(s.n, kRanges);
+  const index_t R = ceil_div(s.n, per_range);
+  float* dw_part = dw ? grow(t_dw_part, (R - 1) * wsize) : nullptr;
+  if (index_t(t_db_part.size()) < R * s.cout) t_db_part.resize(size_t(R * s.cout));
+  double* db_part = t_db_part.data();
+  const index_t xs = s.cin * s.h * s.w, ys = s.cout * g.P;
+
+  parallel_chunks(R, 1, [&](index_t r0, index_t r1) {
+    for (index_t r = r0; r < r1; ++r) {
+      const index_t a = r * per_range, e = std::min(s.n, a + per_range);
+      float* dwr = dw ? (r == 0 ? dw : dw_part + (r - 1) * wsize) : nullptr;
+      double* dbr = db_part + r * s.cout;
+      for (index_t o = 0; o < s.cout; ++o) dbr[o] = 0.0;
+      for (index_t n0 = a; n0 < e; n0 += nb) {
+        const index_t nbk = std::min(nb, e - n0);
+        index_t ld;
+        const float* col = dw ? make_col(x, n0, nbk, s, g, ld) : nullptr;
+        ld = nbk * g.P;
+        // dy of the block as a (cout x nbk*P) matrix.
+        const float* dyb;
+        if (nbk == 1) {
+          dyb = dy + n0 * ys;
+        } else {
+          float* buf = grow(t_buf, s.cout * ld);
+          for (index_t i = 0; i < nbk; ++i)
+            for (index_t o = 0; o < s.cout; ++o)
+              std::memcpy(buf + o * ld + i * g.P, dy + (n0 + i) * ys + o * g.P,
+                          sizeof(float) * g.P);
+          dyb = buf;
+        }
+        if (dw) {
+          const float beta = n0 == a ? 0.f : 1.f;
+          for (index_t gr = 0; gr < s.groups; ++gr)
+            gemm_serial(false, true, g.coutg, g.Kg, ld, 1.f, dyb + gr * g.coutg * ld, ld,
+                        col + gr * g.Kg * ld, ld, beta, dwr + gr * g.coutg * g.Kg, g.Kg);
+        }
+        if (db) {
+          for (index_t o = 0; o < s.cout; ++o) {
+            const float* row = dyb + o * ld;
+            double acc = 0.0;
+            for (index_t p = 0; p < ld; ++p) acc += row[p];
+            dbr[o] += acc;
+          }
+        }
+        if (dx) {
+          if (g.direct && nbk == 1) {
+            for (index_t gr = 0; gr < s.groups; ++gr)
+              gemm_serial(true, false, g.Kg, g.P, g.coutg, 1.f, wgt + gr * g.coutg * g.Kg, g.Kg,
+                          dyb + gr * g.coutg * g.P, g.P, 0.f, dx + n0 * xs + gr * g.Kg * g.P, g.P);
+          } else {
+            // dcol = Wᵀ dy overwrites the col block (already consumed by dw).
+            float* dcol = grow(t_col, g.K * ld);
+            for (index_t gr = 0; gr < s.groups; ++gr)
+              gemm_serial(true, false, g.Kg, ld, g.coutg, 1.f, wgt + gr * g.coutg * g.Kg, g.Kg,
+                          dyb + gr * g.coutg * ld, ld, 0.f, dcol + gr * g.Kg * ld, ld);
+            for (index_t i = 0; i < nbk; ++i) {
+              float* dxn = dx + (n0 + i) * xs;
+              std::memset(dxn, 0, sizeof(float) * xs);
+              col2im(dcol + i * g.P, ld, dxn, s, g);
+            }
+          }
+        }
+      }
+    }
+  });
+
+  if (dw && R > 1) {
+    parallel_chunks(wsize, kElemGrain, [&](index_t i0, index_t i1) {
+      for (index_t r = 1; r < R; ++r) {
+        const float* p = dw_part + (r - 1) * wsize;
+        for (index_t i = i0; i < i1; ++i) dw[i] += p[i];
+      }
+    });
+  }
+  if (db) {
+    for (index_t o = 0; o < s.cout; ++o) {
+      double acc = 0.0;
+      for (index_t r = 0; r < R; ++r) acc += db_part[r * s.cout + o];
+      db[o] = float(acc);
+    }
+  }
+}
+
+}  // namespace fastnn
