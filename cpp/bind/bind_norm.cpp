@@ -1,4 +1,112 @@
-// Bindings for the norm kernel family.
+// Bindings for the norm kernel family: batch normalization forward (train / eval) and backward.
 #include "bind/bind_util.h"
+#include "norm/batchnorm.h"
 
-void bind_norm(py::module_& m) { (void)m; }
+using namespace fastnn;
+
+namespace {
+
+// x (N, C, *spatial) -> N, C, S = prod(spatial).
+void nc_s(const farr& x, index_t& N, index_t& C, index_t& S) {
+  if (x.ndim() < 2) throw py::value_error("x: expected an (N, C) or (N, C, H, W) array");
+  N = x.shape(0);
+  C = x.shape(1);
+  S = 1;
+  for (py::ssize_t d = 2; d < x.ndim(); ++d) S *= x.shape(d);
+}
+
+std::vector<py::ssize_t> shape_of(const farr& a) {
+  return std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim());
+}
+
+// An optional per-channel array updated in place: float32, C-contiguous, writeable, C values.
+float* optional_inout(const py::object& o, index_t n, const char* name, farr& keep) {
+  if (o.is_none()) return nullptr;
+  if (!py::isinstance<farr>(o))
+    throw py::type_error(std::string(name) + ": expected a C-contiguous float32 array or None");
+  keep = py::reinterpret_borrow<farr>(o);
+  check_numel(keep, n, name);
+  check_writeable(keep, name);
+  return keep.mutable_data();
+}
+
+}  // namespace
+
+void bind_norm(py::module_& m) {
+  m.def("batchnorm_forward_train",
+        [](const farr& x, const py::object& gamma, const py::object& beta,
+           const py::object& running_mean, const py::object& running_var, float momentum,
+           float eps) {
+          index_t N, C, S;
+          nc_s(x, N, C, S);
+          if (N * S < 2)
+            throw py::value_error("x: expected more than 1 value per channel when training");
+          farr kg, kb, krm, krv;
+          const float* gp = optional_ptr(gamma, C, "gamma", kg);
+          const float* bp = optional_ptr(beta, C, "beta", kb);
+          float* rmp = optional_inout(running_mean, C, "running_mean", krm);
+          float* rvp = optional_inout(running_var, C, "running_var", krv);
+          farr y(shape_of(x)), mean({C}), invstd({C});
+          const float* xp = x.data();
+          float *yp = y.mutable_data(), *mp = mean.mutable_data(), *ip = invstd.mutable_data();
+          {
+            py::gil_scoped_release nogil;
+            batchnorm_forward_train(xp, gp, bp, yp, mp, ip, rmp, rvp, N, C, S, momentum, eps);
+          }
+          return py::make_tuple(y, mean, invstd);
+        },
+        py::arg("x").noconvert(), py::arg("gamma"), py::arg("beta"), py::arg("running_mean"),
+        py::arg("running_var"), py::arg("momentum"), py::arg("eps"),
+        "batchnorm_forward_train(x (N, C, ...), gamma, beta, running_mean, running_var, "
+        "momentum, eps) -> (y, save_mean (C,), save_invstd (C,)); running stats updated in place");
+
+  m.def("batchnorm_forward_eval",
+        [](const farr& x, const py::object& gamma, const py::object& beta,
+           const farr& running_mean, const farr& running_var, float eps) {
+          index_t N, C, S;
+          nc_s(x, N, C, S);
+          check_numel(running_mean, C, "running_mean");
+          check_numel(running_var, C, "running_var");
+          farr kg, kb;
+          const float* gp = optional_ptr(gamma, C, "gamma", kg);
+          const float* bp = optional_ptr(beta, C, "beta", kb);
+          farr y(shape_of(x)), mean({C}), invstd({C});
+          const float *xp = x.data(), *rmp = running_mean.data(), *rvp = running_var.data();
+          float *yp = y.mutable_data(), *mp = mean.mutable_data(), *ip = invstd.mutable_data();
+          {
+            py::gil_scoped_release nogil;
+            batchnorm_forward_eval(xp, gp, bp, rmp, rvp, yp, mp, ip, N, C, S, eps);
+          }
+          return py::make_tuple(y, mean, invstd);
+        },
+        py::arg("x").noconvert(), py::arg("gamma"), py::arg("beta"),
+        py::arg("running_mean").noconvert(), py::arg("running_var").noconvert(), py::arg("eps"),
+        "batchnorm_forward_eval(x, gamma, beta, running_mean, running_var, eps) -> "
+        "(y, save_mean, save_invstd)");
+
+  m.def("batchnorm_backward",
+        [](const farr& dy, const farr& x, const py::object& gamma, const farr& save_mean,
+           const farr& save_invstd, bool training) {
+          index_t N, C, S;
+          nc_s(x, N, C, S);
+          check_numel(dy, x.size(), "dy");
+          check_numel(save_mean, C, "save_mean");
+          check_numel(save_invstd, C, "save_invstd");
+          farr kg;
+          const float* gp = optional_ptr(gamma, C, "gamma", kg);
+          farr dx(shape_of(x)), dgamma({C}), dbeta({C});
+          const float *gyp = dy.data(), *xp = x.data(), *mp = save_mean.data(),
+                      *ip = save_invstd.data();
+          float *dxp = dx.mutable_data(), *dgp = dgamma.mutable_data(), *dbp = dbeta.mutable_data();
+          {
+            py::gil_scoped_release nogil;
+            batchnorm_backward(gyp, xp, gp, mp, ip, dxp, dgp, dbp, N, C, S, training);
+          }
+          return py::make_tuple(dx, dgamma, dbeta);
+        },
+        py::arg("dy").noconvert(), py::arg("x").noconvert(), py::arg("gamma"),
+        py::arg("save_mean").noconvert(), py::arg("save_invstd").noconvert(),
+        py::arg("training") = true,
+        "batchnorm_backward(dy, x, gamma, save_mean, save_invstd, training=True) -> "
+        "(dx, dgamma (C,), dbeta (C,))");
+}

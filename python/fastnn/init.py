@@ -6,7 +6,7 @@ fan_out = out * prod(kernel); a 1-d shape has fan_in = fan_out = shape[0].
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -202,7 +202,110 @@ def make_bias(size: int, fan_in: int, init: Union[str, Initializer, None], rng: 
     return np.zeros(size, np.float32)
 
 
-def lsuv(model: Any, x_batch: np.ndarray, tol: float = 0.05, max_iter: int = 10) -> list:
-    """Layer-sequential unit-variance init (Mishkin & Matas); see fastnn.init_lsuv."""
-    from .init_lsuv import lsuv as _lsuv
-    return _lsuv(model, x_batch, tol=tol, max_iter=max_iter)
+_LSUV_TYPES = ("Linear", "Conv2d", "Maxout")
+
+
+def _is_lsuv_target(m: Any) -> bool:
+    from .module import Parameter
+    w = getattr(m, "weight", None)
+    return (type(m).__name__ in _LSUV_TYPES and isinstance(w, Parameter)
+            and w.data.ndim in (2, 4))
+
+
+def lsuv(model: Any, x_batch: np.ndarray, tol: float = 0.05, max_iter: int = 10,
+         rng: Any = None) -> List[Tuple[str, float, float]]:
+    """Layer-sequential unit-variance init (Mishkin & Matas 2016), in place.
+
+    Every Linear / Conv2d / Maxout weight (a `weight` Parameter of 2 or 4 dimensions) is first
+    replaced by an orthogonal matrix (`rng`), then, layer by layer in forward order, scaled by
+    1/sqrt(var) until the variance of that layer's own output (before its activation) over
+    the whole batch x_batch is within 1 ± tol, or max_iter scalings were done. Biases are
+    left as they are. Returns [(name, variance_before, variance_after)] per layer, in order,
+    variance_before being the output variance right after the orthogonal start.
+
+    Sequential containers are run child by child (only the layer being fitted is re-run);
+    Residual blocks add their input back; other containers are run whole, with the target's
+    output captured. The model runs in eval mode (dropout off, batch-norm running statistics
+    untouched) and gets its train/eval flags back afterwards.
+    """
+    from ._checks import as_float32, positive_int
+    from .module import Module
+    if not isinstance(model, Module):
+        raise TypeError(f"model: expected a fastnn Module, got {type(model).__name__}")
+    x = as_float32(x_batch, "x_batch", min_ndim=1, allow_empty=False)
+    tol = number(tol, "tol", lo=0.0, lo_open=True)
+    max_iter = positive_int(max_iter, "max_iter")
+    gen = rng_or_default(rng)
+    names = {id(m): n for n, m in model.named_modules()}
+    targets = [m for _, m in model.named_modules() if _is_lsuv_target(m)]
+    if not targets:
+        raise ValueError("model: no Linear/Conv2d/Maxout layer (2-d or 4-d weight) to initialize")
+    for m in targets:
+        m.weight.data = orthogonal(m.weight.data.shape, rng=gen)
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    records: List[Tuple[str, float, float]] = []
+    done: set = set()
+
+    def fit(m: Any, run: Callable[[], np.ndarray]) -> np.ndarray:
+        out = run()
+        before = var = float(np.var(out, dtype=np.float64))
+        for _ in range(max_iter):
+            if abs(var - 1.0) < tol or not np.isfinite(var) or var <= 1e-30:
+                break
+            np.multiply(m.weight.data, np.float32(1.0 / math.sqrt(var)), out=m.weight.data)
+            out = run()
+            var = float(np.var(out, dtype=np.float64))
+        records.append((names.get(id(m), type(m).__name__), before, var))
+        done.add(id(m))
+        return out
+
+    def contains_target(m: Any) -> bool:
+        return any(_is_lsuv_target(s) and id(s) not in done for s in m.modules())
+
+    def run_whole(m: Any, xin: np.ndarray) -> np.ndarray:
+        # An arbitrary container: fit its targets one by one, re-running the container and
+        # capturing the target's output through a temporary instance-level forward.
+        for t in [s for s in m.modules() if _is_lsuv_target(s) and id(s) not in done]:
+            captured: list = []
+            orig = type(t).forward
+
+            def capture(inp: np.ndarray, t=t, orig=orig, captured=captured) -> np.ndarray:
+                out = orig(t, inp)
+                captured.append(out)
+                return out
+
+            object.__setattr__(t, "forward", capture)
+            try:
+                def run(t=t, captured=captured) -> np.ndarray:
+                    captured.clear()
+                    m(xin)
+                    if not captured:
+                        raise ValueError(f"lsuv: layer {names.get(id(t))!r} is not used by the forward pass")
+                    return captured[-1]
+                fit(t, run)
+            finally:
+                object.__delattr__(t, "forward")
+        return m(xin)
+
+    def walk(m: Any, xin: np.ndarray) -> np.ndarray:
+        from .module import Residual, Sequential
+        if _is_lsuv_target(m):
+            return fit(m, lambda: m(xin))
+        if not contains_target(m):
+            return m(xin)
+        if isinstance(m, Sequential):
+            h = xin
+            for child in m:
+                h = walk(child, h)
+            return h
+        if isinstance(m, Residual):
+            return walk(m.block, xin) + xin
+        return run_whole(m, xin)
+
+    try:
+        walk(model, x)
+    finally:
+        for m, mode in modes:
+            object.__setattr__(m, "training", mode)
+    return records

@@ -1,2 +1,47 @@
-"""(filled in by the dropout work)"""
-__all__: list = []
+"""Dropout layer: inverted dropout whose mask comes from the layer's random generator."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+from .. import functional as F
+from .._checks import as_float32, number, rng_or_default
+from ..module import Module
+
+__all__ = ["Dropout"]
+
+
+class Dropout(Module):
+    """Inverted dropout, any shape: in training y = x * mask with mask = 0 with probability p,
+    else 1/(1-p), so E[y] = x; identity in eval. backward reuses the forward's mask.
+
+    rng: a numpy Generator or an int seed (one Generator made here) for the masks; None uses
+    fastnn's global generator (fastnn.seed) at each forward.
+    Convention: p is the drop probability (PyTorch), not the keep probability.
+    """
+
+    def __init__(self, p: float = 0.5, rng: Any = None) -> None:
+        super().__init__()
+        self.p = number(p, "p", lo=0.0, hi=1.0, hi_open=True)
+        self.rng: Optional[np.random.Generator] = None if rng is None else rng_or_default(rng)
+        self._mask: Optional[np.ndarray] = None
+        self._identity = False
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if not self.training or self.p == 0.0:
+            self._mask, self._identity = None, True
+            return as_float32(x, "x")
+        y, self._mask = F.dropout(x, self.p, training=True, rng=rng_or_default(self.rng))
+        self._identity = False
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        if self._identity:
+            return dy
+        if self._mask is None:
+            raise RuntimeError("Dropout.backward called before forward")
+        return F.dropout_backward(dy, self._mask)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"

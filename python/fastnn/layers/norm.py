@@ -1,2 +1,109 @@
-"""(filled in by the norm work)"""
-__all__: list = []
+"""Batch-normalization layers: BatchNorm1d (N, C) / (N, C, L) and BatchNorm2d (N, C, H, W).
+
+Bookkeeping over fastnn.functional.batch_norm: parameters `weight` (gamma) and `bias` (beta),
+buffers `running_mean`, `running_var`, `num_batches_tracked`, with PyTorch's state-dict keys.
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+
+from .. import functional as F
+from .._checks import as_float32, number, positive_int
+from ..module import Module, Parameter
+
+__all__ = ["BatchNorm1d", "BatchNorm2d"]
+
+
+class _BatchNorm(Module):
+    _ndims: Tuple[int, ...] = ()
+    _layout = ""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: Optional[float] = 0.1,
+                 affine: bool = True, track_running_stats: bool = True) -> None:
+        super().__init__()
+        self.num_features = positive_int(num_features, "num_features")
+        self.eps = number(eps, "eps", lo=0.0)
+        self.momentum = None if momentum is None else number(momentum, "momentum", lo=0.0, hi=1.0)
+        self.affine = bool(affine)
+        self.track_running_stats = bool(track_running_stats)
+        c = self.num_features
+        if self.affine:
+            self.weight = Parameter(np.ones(c, np.float32))
+            self.bias = Parameter(np.zeros(c, np.float32))
+        else:
+            self.weight = None
+            self.bias = None
+        if self.track_running_stats:
+            self.register_buffer("running_mean", np.zeros(c, np.float32))
+            self.register_buffer("running_var", np.ones(c, np.float32))
+            self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
+        else:
+            self.running_mean = None
+            self.running_var = None
+            self.num_batches_tracked = None
+        self._cache: Optional[tuple] = None
+
+    def reset_running_stats(self) -> None:
+        """Running mean 0, running variance 1, no batches seen."""
+        if self.track_running_stats:
+            self.running_mean.fill(0.0)
+            self.running_var.fill(1.0)
+            self.num_batches_tracked[...] = 0
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = as_float32(x, "x", ndim=self._ndims)
+        if x.shape[1] != self.num_features:
+            raise ValueError(f"x: expected {self._layout} with C = {self.num_features}, "
+                             f"got shape {x.shape}")
+        use_batch = self.training or not self.track_running_stats
+        momentum = 0.0
+        if self.training and self.track_running_stats:
+            np.add(self.num_batches_tracked, 1, out=self.num_batches_tracked)
+            # momentum=None: cumulative moving average, as PyTorch.
+            momentum = (1.0 / float(self.num_batches_tracked) if self.momentum is None
+                        else self.momentum)
+        gamma = self.weight.data if self.affine else None
+        beta = self.bias.data if self.affine else None
+        # PyTorch: without tracked statistics the batch statistics are used in eval too,
+        # and nothing is updated.
+        rm = self.running_mean if (self.training and self.track_running_stats) or not use_batch else None
+        rv = self.running_var if (self.training and self.track_running_stats) or not use_batch else None
+        y, mean, invstd = F.batch_norm(x, gamma, beta, rm, rv, training=use_batch,
+                                       momentum=momentum, eps=self.eps)
+        self._cache = (x, mean, invstd, use_batch)
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        if self._cache is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        x, mean, invstd, use_batch = self._cache
+        dx, dgamma, dbeta = F.batch_norm_backward(dy, x, self.weight.data if self.affine else None,
+                                                  mean, invstd, training=use_batch)
+        if self.affine:
+            self.weight.grad += dgamma
+            self.bias.grad += dbeta
+        return dx
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch norm of x (N, C) or (N, C, L), per feature C over N (and L).
+
+    y = (x - mean) / sqrt(var + eps) * weight + bias; training uses the batch statistics
+    (biased variance) and updates running_mean / running_var (unbiased) with `momentum`
+    (None: cumulative average); eval uses the running statistics. weight starts at 1,
+    bias at 0; affine=False drops both. Convention: momentum weights the new batch (PyTorch).
+    """
+    _ndims = (2, 3)
+    _layout = "(N, C) or (N, C, L)"
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch norm of x (N, C, H, W), per channel C over N, H and W. Same rules as BatchNorm1d."""
+    _ndims = (4,)
+    _layout = "(N, C, H, W)"

@@ -1,0 +1,119 @@
+"""Batch-norm benchmark: training forward and backward medians, GB/s, ratio to PyTorch.
+
+GB/s counts the compulsory traffic: forward reads x and writes y (8 bytes per element),
+backward reads dy and x and writes dx (12 bytes per element). Results are validated against
+a float64 NumPy computation before anything is timed.
+
+    PYTHONPATH=python python benchmarks/bench_batchnorm.py [--quick] [--threads N]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Callable, List, Optional
+
+import numpy as np
+
+import fastnn
+from fastnn import functional as F
+
+SHAPES = [(64, 64, 32, 32), (64, 256, 8, 8), (256, 1024)]
+
+
+def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def validate(x: np.ndarray, g: np.ndarray, b: np.ndarray, dy: np.ndarray) -> None:
+    """The kernels against float64 NumPy on the benchmark's own data."""
+    c = x.shape[1]
+    axes = (0,) + tuple(range(2, x.ndim))
+    bc = (1, c) + (1,) * (x.ndim - 2)
+    xd = x.astype(np.float64)
+    mu, var = xd.mean(axes), xd.var(axes)
+    invstd = 1.0 / np.sqrt(var + 1e-5)
+    xhat = (xd - mu.reshape(bc)) * invstd.reshape(bc)
+    y_ref = xhat * g.reshape(bc) + b.reshape(bc)
+    m = x.size // c
+    dyh = dy * g.reshape(bc)
+    dx_ref = invstd.reshape(bc) / m * (m * dyh - dyh.sum(axes).reshape(bc)
+                                       - xhat * (dyh * xhat).sum(axes).reshape(bc))
+    y, sm, si = F.batch_norm(x, g, b, np.zeros(c, np.float32), np.ones(c, np.float32))
+    dx, _, _ = F.batch_norm_backward(dy, x, g, sm, si)
+    err_y = np.abs(y - y_ref).max() / np.abs(y_ref).max()
+    err_dx = np.abs(dx - dx_ref).max() / np.abs(dx_ref).max()
+    if not (err_y < 1e-4 and err_dx < 1e-4):
+        raise SystemExit(f"validation failed for {x.shape}: y err {err_y:.2e}, dx err {err_dx:.2e}")
+
+
+def torch_times(x: np.ndarray, g: np.ndarray, b: np.ndarray, dy: np.ndarray, repeats: int,
+                threads: int) -> Optional[tuple]:
+    try:
+        import torch
+        import torch.nn.functional as TF
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    c = x.shape[1]
+    xt = torch.from_numpy(x).requires_grad_(True)
+    gt = torch.from_numpy(g.copy()).requires_grad_(True)
+    bt = torch.from_numpy(b.copy()).requires_grad_(True)
+    rm, rv = torch.zeros(c), torch.ones(c)
+    dyt = torch.from_numpy(dy)
+
+    def fwd():
+        with torch.no_grad():
+            return TF.batch_norm(xt, rm, rv, gt, bt, training=True)
+
+    y = TF.batch_norm(xt, rm, rv, gt, bt, training=True)
+
+    def bwd():
+        return torch.autograd.grad(y, (xt, gt, bt), dyt, retain_graph=True)
+
+    return median_seconds(fwd, repeats), median_seconds(bwd, repeats)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repeats")
+    ap.add_argument("--threads", type=int, default=fastnn.get_num_threads())
+    args = ap.parse_args(argv)
+    fastnn.set_num_threads(args.threads)
+    repeats = 7 if args.quick else 31
+    rng = np.random.default_rng(0)
+    print(f"batch norm, float32, training mode, {args.threads} thread(s), median of {repeats}")
+    head = (f"{'shape':>18} {'fwd ms':>8} {'GB/s':>6} {'bwd ms':>8} {'GB/s':>6} "
+            f"{'torch fwd':>9} {'torch bwd':>9} {'x fwd':>6} {'x bwd':>6} {'x f+b':>6}")
+    print(head)
+    for shape in SHAPES:
+        c = shape[1]
+        x = (rng.standard_normal(shape) * 2 + 1).astype(np.float32)
+        dy = rng.standard_normal(shape).astype(np.float32)
+        g = rng.uniform(0.5, 1.5, c).astype(np.float32)
+        b = rng.standard_normal(c).astype(np.float32)
+        validate(x, g, b, dy)
+        rm, rv = np.zeros(c, np.float32), np.ones(c, np.float32)
+        y, sm, si = F.batch_norm(x, g, b, rm, rv)
+        tf = median_seconds(lambda: F.batch_norm(x, g, b, rm, rv), repeats)
+        tb = median_seconds(lambda: F.batch_norm_backward(dy, x, g, sm, si), repeats)
+        nbytes = x.size * 4
+        row = (f"{str(shape):>18} {tf * 1e3:8.3f} {2 * nbytes / tf / 1e9:6.1f} "
+               f"{tb * 1e3:8.3f} {3 * nbytes / tb / 1e9:6.1f}")
+        tt = torch_times(x, g, b, dy, repeats, args.threads)
+        if tt is not None:
+            row += (f" {tt[0] * 1e3:9.3f} {tt[1] * 1e3:9.3f} {tt[0] / tf:6.2f} {tt[1] / tb:6.2f}"
+                    f" {(tt[0] + tt[1]) / (tf + tb):6.2f}")
+        else:
+            row += "  (PyTorch not installed)"
+        print(row)
+
+
+if __name__ == "__main__":
+    main()

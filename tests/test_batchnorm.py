@@ -1,0 +1,359 @@
+"""Batch normalization: reference gradients, kernels vs reference, running statistics,
+layers (eval, affine=False, state dicts vs PyTorch), thread independence, bad inputs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import functional as F
+from reference import norm as R
+
+SHAPES = [
+    (5, 1),            # C = 1
+    (6, 67),           # odd feature count, not a SIMD multiple
+    (3, 1000),         # many features
+    (7, 3, 1, 1),      # H*W = 1 with N > 1
+    (1, 3, 2, 2),      # N = 1 but several values per channel
+    (4, 3, 5, 7),      # small odd planes (column path)
+    (3, 2, 33, 1),     # just above the row-path threshold
+    (2, 5, 31, 1),     # just below it
+    (2, 300, 2, 2),    # many channels, tiny planes
+    (3, 4, 17, 19),
+    (2, 3, 31),        # (N, C, L)
+    (257, 70),         # several row chunks in the column path
+]
+
+
+def _data(shape, rng, scale=2.0, shift=3.0):
+    c = shape[1]
+    x = (rng.standard_normal(shape) * scale + shift).astype(np.float32)
+    g = rng.uniform(0.5, 1.5, c).astype(np.float32)
+    b = rng.standard_normal(c).astype(np.float32)
+    return x, g, b
+
+
+# -- 1. the reference's backward against centred differences -----------------------------------
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", [(4, 3), (3, 2, 2, 3)])
+def test_reference_gradient(shape, training, rng):
+    x = rng.standard_normal(shape)
+    c = shape[1]
+    g, b = rng.uniform(0.5, 1.5, c), rng.standard_normal(c)
+    rm, rv = rng.standard_normal(c), rng.uniform(0.5, 2.0, c)
+    dy = rng.standard_normal(shape)
+
+    def loss(x_, g_, b_):
+        return float((R.batch_norm(x_, g_, b_, rm, rv, training=training)[0] * dy).sum())
+
+    _, mean, invstd, _, _ = R.batch_norm(x, g, b, rm, rv, training=training)
+    dx, dg, db = R.batch_norm_backward(dy, x, g, mean, invstd, training=training)
+    h = 1e-6
+    for arr, grad in ((x, dx), (g, dg), (b, db)):
+        num = np.zeros_like(arr)
+        for i in np.ndindex(arr.shape):
+            old = arr[i]
+            arr[i] = old + h
+            up = loss(x, g, b)
+            arr[i] = old - h
+            down = loss(x, g, b)
+            arr[i] = old
+            num[i] = (up - down) / (2 * h)
+        np.testing.assert_allclose(grad, num, rtol=1e-5, atol=1e-7)
+
+
+# -- 2. kernels against the reference ----------------------------------------------------------
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_forward_backward_train_vs_reference(shape, affine, rng):
+    x, g, b = _data(shape, rng)
+    if not affine:
+        g = b = None
+    c = shape[1]
+    rm = rng.standard_normal(c).astype(np.float32)
+    rv = rng.uniform(0.5, 2, c).astype(np.float32)
+    y_ref, m_ref, i_ref, rm_ref, rv_ref = R.batch_norm(x, g, b, rm, rv, True, 0.1, 1e-5)
+    y, m, i = F.batch_norm(x, g, b, rm, rv, training=True, momentum=0.1, eps=1e-5)
+    assert y.dtype == np.float32 and y.shape == x.shape and m.shape == i.shape == (c,)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(m, m_ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(i, i_ref, rtol=1e-4)
+    np.testing.assert_allclose(rm, rm_ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rv, rv_ref, rtol=1e-4, atol=1e-6)
+    dy = rng.standard_normal(shape).astype(np.float32)
+    dx, dg, db = F.batch_norm_backward(dy, x, g, m, i)
+    dx_ref, dg_ref, db_ref = R.batch_norm_backward(dy, x, g, m_ref, i_ref)
+    scale = np.abs(dy).max() * i_ref.max()
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-4, atol=1e-5 * scale)
+    np.testing.assert_allclose(dg, dg_ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(db, db_ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape", [(5, 1), (6, 67), (4, 3, 5, 7), (3, 4, 17, 19), (2, 3, 31)])
+def test_forward_backward_eval_vs_reference(shape, rng):
+    x, g, b = _data(shape, rng)
+    c = shape[1]
+    rm = rng.standard_normal(c).astype(np.float32)
+    rv = rng.uniform(0.5, 2, c).astype(np.float32)
+    rm0, rv0 = rm.copy(), rv.copy()
+    y_ref, m_ref, i_ref, _, _ = R.batch_norm(x, g, b, rm, rv, training=False)
+    y, m, i = F.batch_norm(x, g, b, rm, rv, training=False)
+    np.testing.assert_array_equal(rm, rm0)          # eval never touches the statistics
+    np.testing.assert_array_equal(rv, rv0)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(m, rm)
+    np.testing.assert_allclose(i, 1 / np.sqrt(rv.astype(np.float64) + 1e-5), rtol=1e-6)
+    dy = rng.standard_normal(shape).astype(np.float32)
+    dx, dg, db = F.batch_norm_backward(dy, x, g, m, i, training=False)
+    dx_ref, dg_ref, db_ref = R.batch_norm_backward(dy, x, g, m, i, training=False)
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(dg, dg_ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(db, db_ref, rtol=1e-4, atol=1e-4)
+
+
+def test_large_mean_small_spread_is_accurate(rng):
+    # the shifted one-pass variance must not cancel catastrophically
+    x = (1000.0 + 0.01 * rng.standard_normal((64, 4, 8, 8))).astype(np.float32)
+    y, m, i = F.batch_norm(x, None, None, None, None)
+    y_ref, m_ref, i_ref, _, _ = R.batch_norm(x, None, None, None, None)
+    np.testing.assert_allclose(i, i_ref, rtol=1e-4)
+    np.testing.assert_allclose(y, y_ref, atol=2e-2)   # float32 x - mean carries ~6e-5/0.01 error
+
+
+def test_running_stats_step_by_step(rng):
+    c = 3
+    rm, rv = np.zeros(c, np.float32), np.ones(c, np.float32)
+    exp_m, exp_v = np.zeros(c), np.ones(c)
+    for step, momentum in enumerate([0.1, 0.1, 0.3, 1.0, 0.0]):
+        x = (rng.standard_normal((4, c, 3, 2)) * (step + 1) + step).astype(np.float32)
+        xd = x.astype(np.float64)
+        bm = xd.mean(axis=(0, 2, 3))
+        bv = xd.var(axis=(0, 2, 3), ddof=1)          # unbiased for the running value
+        exp_m = (1 - momentum) * exp_m + momentum * bm
+        exp_v = (1 - momentum) * exp_v + momentum * bv
+        F.batch_norm(x, None, None, rm, rv, training=True, momentum=momentum)
+        np.testing.assert_allclose(rm, exp_m, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(rv, exp_v, rtol=1e-5, atol=1e-6)
+
+
+def test_running_stats_float64_and_views_updated_in_place(rng):
+    x = rng.standard_normal((8, 3)).astype(np.float32)
+    rm = np.zeros(3)                               # float64: converted and written back
+    store = np.ones(6, np.float32)
+    rv = store[::2]                                # a strided view
+    F.batch_norm(x, None, None, rm, rv)
+    _, _, _, rm_ref, rv_ref = R.batch_norm(x, None, None, np.zeros(3), np.ones(3))
+    np.testing.assert_allclose(rm, rm_ref, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(store[::2], rv_ref, rtol=1e-6)
+    np.testing.assert_array_equal(store[1::2], 1.0)
+
+
+def test_float64_and_noncontiguous_input(rng):
+    x = rng.standard_normal((6, 4, 3, 5))
+    xt = np.asarray(x.transpose(0, 1, 3, 2))        # non-contiguous
+    y, _, _ = F.batch_norm(xt, None, None, None, None)
+    y_ref = R.batch_norm(xt, None, None, None, None)[0]
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y, y_ref, rtol=1e-4, atol=1e-5)
+
+
+# -- 3. thread-count independence ---------------------------------------------------------------
+@pytest.mark.parametrize("shape", [(64, 8, 16, 16), (300, 70), (33, 40, 3, 3), (16, 5, 40, 40)])
+def test_one_and_two_threads_identical(shape, rng, threads):
+    x, g, b = _data(shape, rng)
+    dy = rng.standard_normal(shape).astype(np.float32)
+    out = []
+    for n in (1, 2):
+        threads(n)
+        rm, rv = np.zeros(shape[1], np.float32), np.ones(shape[1], np.float32)
+        y, m, i = F.batch_norm(x, g, b, rm, rv)
+        dx, dg, db = F.batch_norm_backward(dy, x, g, m, i)
+        ye, _, _ = F.batch_norm(x, g, b, rm, rv, training=False)
+        out.append((y, m, i, rm, rv, dx, dg, db, ye))
+    for a, b_ in zip(*out):
+        np.testing.assert_array_equal(a, b_)
+
+
+# -- 4. layers -----------------------------------------------------------------------------------
+def test_layer_buffers_and_state_dict_keys():
+    bn = fastnn.BatchNorm2d(4)
+    sd = bn.state_dict()
+    assert list(sd) == ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
+    assert sd["num_batches_tracked"].dtype == np.int64 and sd["num_batches_tracked"].shape == ()
+    assert [n for n, _ in bn.named_parameters()] == ["weight", "bias"]
+    np.testing.assert_array_equal(sd["running_mean"], 0)
+    np.testing.assert_array_equal(sd["running_var"], 1)
+    nb = fastnn.BatchNorm1d(5, affine=False)
+    assert nb.parameters() == [] and nb.weight is None and nb.bias is None
+    assert list(nb.state_dict()) == ["running_mean", "running_var", "num_batches_tracked"]
+    model = fastnn.Sequential(fastnn.Linear(3, 5), fastnn.BatchNorm1d(5))
+    assert "1.running_var" in model.state_dict() and "1.num_batches_tracked" in model.state_dict()
+
+
+def test_layer_train_then_eval(rng):
+    bn = fastnn.BatchNorm2d(3, momentum=0.2)
+    bn.weight.data = rng.uniform(0.5, 1.5, 3)
+    bn.bias.data = rng.standard_normal(3)
+    rm, rv = np.zeros(3), np.ones(3)
+    for _ in range(3):
+        x = (rng.standard_normal((4, 3, 5, 5)) + 2).astype(np.float32)
+        y = bn(x)
+        y_ref, m, i, rm, rv = R.batch_norm(x, bn.weight.data, bn.bias.data, rm, rv, True, 0.2)
+        np.testing.assert_allclose(y, y_ref, rtol=1e-4, atol=1e-5)
+        dy = rng.standard_normal(x.shape).astype(np.float32)
+        bn.zero_grad()
+        dx = bn.backward(dy)
+        dx_ref, dg_ref, db_ref = R.batch_norm_backward(dy, x, bn.weight.data, m, i)
+        np.testing.assert_allclose(dx, dx_ref, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(bn.weight.grad, dg_ref, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(bn.bias.grad, db_ref, rtol=1e-4, atol=1e-4)
+    assert int(bn.num_batches_tracked) == 3
+    np.testing.assert_allclose(bn.running_mean, rm, rtol=1e-5)
+    np.testing.assert_allclose(bn.running_var, rv, rtol=1e-5)
+    bn.eval()
+    x = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
+    y = bn(x)
+    np.testing.assert_allclose(y, R.batch_norm(x, bn.weight.data, bn.bias.data, rm, rv, False)[0],
+                               rtol=1e-4, atol=1e-5)
+    assert int(bn.num_batches_tracked) == 3
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    dx = bn.backward(dy)
+    np.testing.assert_allclose(dx, dy * (bn.weight.data / np.sqrt(rv + 1e-5)).reshape(1, 3, 1, 1),
+                               rtol=1e-4, atol=1e-6)
+    # one sample with H = W = 1 is fine in eval
+    assert bn(np.ones((1, 3, 1, 1), np.float32)).shape == (1, 3, 1, 1)
+
+
+def test_layer_momentum_none_is_cumulative_average(rng):
+    bn = fastnn.BatchNorm1d(2, momentum=None)
+    xs = [rng.standard_normal((5, 2)).astype(np.float32) for _ in range(4)]
+    for x in xs:
+        bn(x)
+    np.testing.assert_allclose(bn.running_mean, np.mean([x.mean(0) for x in xs], axis=0), rtol=1e-5)
+    np.testing.assert_allclose(bn.running_var, np.mean([x.var(0, ddof=1) for x in xs], axis=0),
+                               rtol=1e-5)
+
+
+def test_batchnorm1d_trains_a_small_mlp(rng):
+    x = rng.standard_normal((256, 10)).astype(np.float32) * 5 + 3
+    y = (x[:, 0] + x[:, 1] > 6).astype(np.int64)
+    model = fastnn.Sequential(fastnn.Linear(10, 32, rng=rng), fastnn.BatchNorm1d(32), fastnn.ReLU(),
+                              fastnn.Linear(32, 2, rng=rng))
+    loss_fn = fastnn.SoftmaxCrossEntropy()
+    opt = fastnn.optim.SGD(model.parameters(), lr=0.1)
+    losses = []
+    for _ in range(60):
+        out = model(x)
+        loss, d = loss_fn(out, y)
+        losses.append(loss)
+        opt.zero_grad()
+        model.backward(d)
+        opt.step()
+    assert losses[-1] < 0.5 * losses[0]
+    model.eval()
+    assert (model(x).argmax(1) == y).mean() > 0.9
+
+
+# -- 5. PyTorch as an oracle -------------------------------------------------------------------
+def test_matches_torch_batchnorm2d_and_state_dicts(rng):
+    torch = pytest.importorskip("torch")
+    tbn = torch.nn.BatchNorm2d(3, momentum=0.15)
+    with torch.no_grad():
+        tbn.weight.copy_(torch.tensor(rng.uniform(0.5, 1.5, 3), dtype=torch.float32))
+        tbn.bias.copy_(torch.tensor(rng.standard_normal(3), dtype=torch.float32))
+    bn = fastnn.BatchNorm2d(3, momentum=0.15)
+    bn.load_state_dict({k: v.numpy() for k, v in tbn.state_dict().items()}, strict=True)
+    for _ in range(3):
+        x = (rng.standard_normal((4, 3, 6, 5)) * 2 + 1).astype(np.float32)
+        dy = rng.standard_normal(x.shape).astype(np.float32)
+        xt = torch.from_numpy(x).requires_grad_(True)
+        yt = tbn(xt)
+        yt.backward(torch.from_numpy(dy))
+        bn.zero_grad()
+        y = bn(x)
+        dx = bn.backward(dy)
+        np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(bn.weight.grad, tbn.weight.grad.numpy(), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(bn.bias.grad, tbn.bias.grad.numpy(), rtol=1e-4, atol=1e-4)
+        tbn.weight.grad = None
+        tbn.bias.grad = None
+    for k, v in tbn.state_dict().items():
+        np.testing.assert_allclose(bn.state_dict()[k], v.numpy(), rtol=1e-5, atol=1e-6)
+    tbn.eval()
+    bn.eval()
+    x = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
+    np.testing.assert_allclose(bn(x), tbn(torch.from_numpy(x)).detach().numpy(), rtol=1e-4, atol=1e-5)
+    # and back: our state dict loads into PyTorch with strict=True
+    t2 = torch.nn.BatchNorm2d(3)
+    t2.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in bn.state_dict().items()},
+                       strict=True)
+    assert int(t2.num_batches_tracked) == 3
+
+
+def test_matches_torch_functional_1d(rng):
+    torch = pytest.importorskip("torch")
+    tf = torch.nn.functional
+    x = rng.standard_normal((9, 37)).astype(np.float32)
+    rm, rv = np.zeros(37, np.float32), np.ones(37, np.float32)
+    trm, trv = torch.zeros(37), torch.ones(37)
+    y, _, _ = F.batch_norm(x, None, None, rm, rv, training=True, momentum=0.3, eps=1e-3)
+    yt = tf.batch_norm(torch.from_numpy(x), trm, trv, training=True, momentum=0.3, eps=1e-3)
+    np.testing.assert_allclose(y, yt.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(rm, trm.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rv, trv.numpy(), rtol=1e-5, atol=1e-6)
+
+
+# -- 6. bad inputs --------------------------------------------------------------------------------
+def test_one_value_per_channel_in_training_raises():
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        fastnn.BatchNorm2d(3)(np.ones((1, 3, 1, 1), np.float32))
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        fastnn.BatchNorm1d(4)(np.ones((1, 4), np.float32))
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        F.batch_norm(np.ones((1, 2)), None, None, None, None)
+
+
+def test_bad_inputs(rng):
+    x = rng.standard_normal((4, 3, 2, 2)).astype(np.float32)
+    with pytest.raises(ValueError, match="C = 3"):
+        fastnn.BatchNorm2d(3)(np.ones((4, 5, 2, 2), np.float32))
+    with pytest.raises(ValueError, match="x"):
+        fastnn.BatchNorm2d(3)(np.ones((4, 3), np.float32))
+    with pytest.raises(ValueError, match="x"):
+        fastnn.BatchNorm1d(3)(np.ones((4, 3, 2, 2), np.float32))
+    with pytest.raises(TypeError, match="x"):
+        F.batch_norm(np.ones((4, 3), np.int64), None, None, None, None)
+    with pytest.raises(ValueError, match="gamma"):
+        F.batch_norm(x, np.ones(4), None, None, None)
+    with pytest.raises(ValueError, match="running_mean"):
+        F.batch_norm(x, None, None, np.zeros(2), np.ones(3))
+    with pytest.raises(ValueError, match="running_mean"):
+        F.batch_norm(x, None, None, None, None, training=False)
+    ro = np.zeros(3, np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="writeable"):
+        F.batch_norm(x, None, None, ro, np.ones(3, np.float32))
+    with pytest.raises(TypeError, match="running_var"):
+        F.batch_norm(x, None, None, np.zeros(3, np.float32), [1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="momentum"):
+        F.batch_norm(x, None, None, None, None, momentum=1.5)
+    with pytest.raises(ValueError, match="eps"):
+        F.batch_norm(x, None, None, None, None, eps=-1.0)
+    with pytest.raises(ValueError, match="dy"):
+        F.batch_norm_backward(np.ones((4, 3)), x, None, np.zeros(3), np.ones(3))
+    with pytest.raises(ValueError, match="save_invstd"):
+        F.batch_norm_backward(x, x, None, np.zeros(3), np.ones(2))
+    with pytest.raises(RuntimeError, match="before forward"):
+        fastnn.BatchNorm1d(3).backward(np.ones((2, 3), np.float32))
+    with pytest.raises(TypeError, match="num_features"):
+        fastnn.BatchNorm1d(2.5)
+    with pytest.raises(ValueError, match="momentum"):
+        fastnn.BatchNorm1d(2, momentum=-0.1)
+    # the C++ layer re-checks what it is handed directly
+    from fastnn._dispatch import _C
+    with pytest.raises(ValueError):
+        _C.batchnorm_backward(np.ones(5, np.float32), x, None, np.zeros(3, np.float32),
+                              np.ones(3, np.float32), True)
+    with pytest.raises(TypeError):
+        _C.batchnorm_forward_train(x.astype(np.float64), None, None, None, None, 0.1, 1e-5)

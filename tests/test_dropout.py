@@ -1,0 +1,86 @@
+"""Dropout: mask statistics, scaling, eval identity, backward reuses the mask, seeding."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import functional as F
+from reference import norm as R
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
+def test_mask_statistics_and_scaling(p):
+    d = fastnn.Dropout(p, rng=np.random.default_rng(0))
+    x = np.ones((400, 500), np.float32)
+    y = d(x)
+    kept = y != 0
+    assert abs(kept.mean() - (1 - p)) < 0.01          # 200k draws: sd ~ 0.001
+    np.testing.assert_allclose(y[kept], 1.0 / (1.0 - p), rtol=1e-6)
+    assert abs(y.mean() - 1.0) < 0.03                  # inverted: the expectation is kept
+
+
+def test_forward_is_x_times_mask_and_backward_uses_it(rng):
+    d = fastnn.Dropout(0.3, rng=np.random.default_rng(5))
+    x = rng.standard_normal((8, 3, 5, 5)).astype(np.float32)
+    y = d(x)
+    mask = d._mask
+    np.testing.assert_allclose(y, R.dropout(x, mask), rtol=1e-6)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    dx = d.backward(dy)
+    np.testing.assert_allclose(dx, dy * mask, rtol=1e-6)
+    assert np.all(dx[y == 0] == 0) and np.all(dx[y != 0] != 0)
+    # a second backward reuses the same mask (no new draw)
+    np.testing.assert_array_equal(d.backward(dy), dx)
+
+
+def test_eval_and_p_zero_are_identity(rng):
+    x = rng.standard_normal((4, 7)).astype(np.float32)
+    d = fastnn.Dropout(0.5, rng=1)
+    d.eval()
+    np.testing.assert_array_equal(d(x), x)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    np.testing.assert_array_equal(d.backward(dy), dy)
+    d0 = fastnn.Dropout(0.0, rng=1)
+    np.testing.assert_array_equal(d0(x), x)
+    np.testing.assert_array_equal(d0.backward(dy), dy)
+
+
+def test_same_seed_same_mask_and_fresh_masks_per_call():
+    x = np.ones((50, 40), np.float32)
+    a, b = fastnn.Dropout(0.5, rng=123), fastnn.Dropout(0.5, rng=123)
+    ya, yb = a(x), b(x)
+    np.testing.assert_array_equal(ya, yb)
+    assert not np.array_equal(a(x), ya)               # the next call draws a new mask
+    fastnn.seed(7)
+    y1 = fastnn.Dropout(0.5)(x)
+    fastnn.seed(7)
+    y2 = fastnn.Dropout(0.5)(x)
+    np.testing.assert_array_equal(y1, y2)
+
+
+def test_functional_dropout(rng):
+    x = rng.standard_normal((10, 10)).astype(np.float32)
+    y, mask = F.dropout(x, 0.25, rng=np.random.default_rng(3))
+    assert set(np.unique(mask)) <= {0.0, np.float32(1 / 0.75)}
+    np.testing.assert_allclose(y, x * mask)
+    np.testing.assert_allclose(F.dropout_backward(np.ones_like(x), mask), mask)
+    y_eval, m_eval = F.dropout(x, 0.25, training=False)
+    np.testing.assert_array_equal(y_eval, x)
+    np.testing.assert_array_equal(m_eval, 1)
+
+
+def test_bad_arguments():
+    for p in (-0.1, 1.0, 1.5):
+        with pytest.raises(ValueError, match="p"):
+            fastnn.Dropout(p)
+    with pytest.raises(TypeError, match="p"):
+        fastnn.Dropout("half")
+    with pytest.raises(TypeError, match="rng"):
+        fastnn.Dropout(0.5, rng="seed")
+    with pytest.raises(RuntimeError, match="before forward"):
+        fastnn.Dropout(0.5).backward(np.ones(3, np.float32))
+    with pytest.raises(ValueError, match="dy"):
+        F.dropout_backward(np.ones(3), np.ones(4))
+    with pytest.raises(TypeError, match="x"):
+        fastnn.Dropout(0.5)(np.ones(3, np.int32))
