@@ -14,9 +14,10 @@ void adaptive_gains_step(float* p, const float* g, float* gain, float* prev, ind
     for (index_t i = b; i < e; ++i) {
       const float d = sign * g[i];
       const float s = d * prev[i];
-      float k = gain[i];
-      k = s > 0.f ? k + inc : (s < 0.f ? k * dec : k);
-      k = std::min(std::max(k, lo), hi);
+      // Branch-free (vectorizes): at most one of the two factors differs from identity.
+      const float add = s > 0.f ? inc : 0.f;
+      const float mul = s < 0.f ? dec : 1.f;
+      const float k = std::min(std::max((gain[i] + add) * mul, lo), hi);
       gain[i] = k;
       prev[i] = d;
       p[i] -= lr * (k * d);
