@@ -197,7 +197,7 @@ def affine_matrices(angle: np.ndarray, translate: np.ndarray, scale: np.ndarray,
 
 class RandomAffine(Transform):
     """Random affine warp per sample, torchvision's parameterisation: rotation about the image
-    centre by U(-degrees, degrees) (or a (min, max) pair); translation by round(U(-a·W, a·W)),
+    centre (clockwise for positive angles, as torchvision's F.affine) by U(-degrees, degrees) (or a (min, max) pair); translation by round(U(-a·W, a·W)),
     round(U(-b·H, b·H)) pixels for translate=(a, b); scale U(lo, hi); shear in degrees (a number
     s -> x shear U(-s, s); a pair -> x range; 4 values -> x and y ranges). Bilinear sampling;
     points outside the image read `fill` (with fill=0 as torchvision's zero padding).
