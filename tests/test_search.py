@@ -291,3 +291,16 @@ def test_dask_distributed_cluster():
     best0 = max((x for x in c if x["stage"] == 0), key=lambda x: x["score"])
     assert c.spaces[1]["lr"].lo <= best0["config"]["lr"] <= c.spaces[1]["lr"].hi
     assert c.spaces[1]["lr"].hi / c.spaces[1]["lr"].lo < 1e5
+
+
+def test_an_open_joblib_context_is_used_as_is():
+    joblib = pytest.importorskip("joblib")
+    with joblib.parallel_config(backend="loky", n_jobs=2):
+        r = random_search(O.worker_pid, SPACE, 4, rng=0)  # n_jobs=1: the context decides
+    assert os.getpid() not in {x["score"] for x in r}
+    before = fastnn.get_num_threads()
+    with joblib.parallel_config(backend="threading", n_jobs=2):
+        t = random_search(O.worker_pid, SPACE, 4, rng=0, n_jobs=2)
+    assert fastnn.get_num_threads() == before  # threads share the process: no thread budget
+    assert {x["score"] for x in t} == {float(os.getpid())}  # threads: same process, not loky
+    assert "joblib" in sys.modules

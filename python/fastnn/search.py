@@ -486,6 +486,9 @@ def _run_tasks(objective: Objective, tasks: List[Tuple[Dict[str, Any], Any, int]
         nj, backend = n_jobs, "loky"  # fork-safe: a plain fork after OpenMP ran deadlocks
     n_eff = max(1, int(joblib.effective_n_jobs(nj)))  # the open context's backend, else loky
     threads = threads_per_trial or max(1, _cores() // n_eff)
+    active = joblib.parallel.get_active_backend()[0] if backend is None else None
+    if getattr(active, "uses_threads", False):
+        threads = None  # trials share the caller's process: leave its thread count alone
     par = joblib.Parallel(n_jobs=nj, backend=backend, batch_size=1, return_as="generator")
     gen = par(joblib.delayed(_run_trial)(objective, c, b, s, threads, pass_seed) for c, b, s in tasks)
     try:
