@@ -304,3 +304,41 @@ def test_an_open_joblib_context_is_used_as_is():
     assert fastnn.get_num_threads() == before  # threads share the process: no thread budget
     assert {x["score"] for x in t} == {float(os.getpid())}  # threads: same process, not loky
     assert "joblib" in sys.modules
+
+
+_INTERRUPT_SCRIPT = """
+import signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
+from fastnn.search import LogUniform, random_search
+import _search_objectives as O
+if __name__ == "__main__":
+    print("start", flush=True)
+    r = random_search(O.slow, {"lr": LogUniform(1e-3, 1.0)}, 60, n_jobs=2, rng=0)
+    print("result", r.interrupted, len(r), all(x["status"] == "ok" for x in r), flush=True)
+    again = random_search(O.slow, {"lr": LogUniform(1e-3, 1.0)}, 2, n_jobs=2, rng=0)
+    print("again", len(again), flush=True)
+"""
+
+
+def test_ctrl_c_during_a_parallel_search_returns_partial_results(tmp_path):
+    pytest.importorskip("joblib")
+    import signal
+    import subprocess
+    import time
+    script = tmp_path / "interrupt_me.py"
+    script.write_text(_INTERRUPT_SCRIPT)
+    here = Path(__file__).resolve().parent
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(fastnn.__file__).parents[1]), str(here)]))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline().strip() == "start"
+        time.sleep(3.0)  # a few 0.5 s trials finish on the two workers
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    lines = out.splitlines()
+    res = lines[0].split()
+    assert res[0] == "result" and res[1] == "True" and 0 < int(res[2]) < 60 and res[3] == "True"
+    assert lines[1] == "again 2"
