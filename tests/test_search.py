@@ -342,3 +342,15 @@ def test_ctrl_c_during_a_parallel_search_returns_partial_results(tmp_path):
     res = lines[0].split()
     assert res[0] == "result" and res[1] == "True" and 0 < int(res[2]) < 60 and res[3] == "True"
     assert lines[1] == "again 2"
+
+
+def test_cli_search_subcommand(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    from fastnn.cli import main
+    csv_path = tmp_path / "t.csv"
+    assert main(["search", "--dataset", "digits", "--stages", "4:1,2:2", "--seed", "1",
+                 "--csv", str(csv_path)]) == 0
+    out = capsys.readouterr().out
+    assert "6 trials (0 failed)" in out and "best: lr" in out and "held-out accuracy, searched" in out
+    rows = list(csv.DictReader(open(csv_path)))
+    assert [r["budget"] for r in rows] == ["1"] * 4 + ["2"] * 2
