@@ -67,3 +67,10 @@ def slow(config, budget):
     import time
     time.sleep(0.5)
     return config["lr"]
+
+
+def crash_at_3(config, budget):
+    """Kills its worker process when units == 3 (as a segfault in a kernel would)."""
+    if config["units"] == 3:
+        os._exit(3)
+    return float(config["units"])

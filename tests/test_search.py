@@ -354,3 +354,29 @@ def test_cli_search_subcommand(tmp_path, capsys):
     assert "6 trials (0 failed)" in out and "best: lr" in out and "held-out accuracy, searched" in out
     rows = list(csv.DictReader(open(csv_path)))
     assert [r["budget"] for r in rows] == ["1"] * 4 + ["2"] * 2
+
+
+def test_unshippable_objective_or_dead_worker_fails_trials_not_the_search():
+    pytest.importorskip("joblib")
+    import threading
+
+    class Locked:
+        lock = None
+
+        def __init__(self):
+            self.lock = threading.Lock()  # cannot be pickled to a worker
+
+        def __call__(self, config, budget):
+            return 1.0
+
+    with pytest.warns(RuntimeWarning, match="remaining 3 trials failed"):
+        r = random_search(Locked(), SPACE, 3, n_jobs=2, rng=0)
+    assert len(r) == 3 and all(x["status"] == "failed" and "PicklingError" in x["error"] for x in r)
+    with pytest.warns(RuntimeWarning, match="failed"):
+        g = grid_search(O.crash_at_3, {"units": [1, 2, 3, 4, 5, 6]}, n_jobs=2)
+    assert len(g) == 6 and g[2]["status"] == "failed" and g[2]["error"]
+    # trials in flight when the worker died are lost with it (which ones is a race)
+    assert all(x["score"] == x["config"]["units"] for x in g.ok)
+    assert all("TerminatedWorkerError" in x["error"] or "died" in x["error"] for x in g.failed)
+    again = random_search(O.log_peak, SPACE, 2, n_jobs=2, rng=0)  # the pool recovers
+    assert [x["status"] for x in again] == ["ok", "ok"]

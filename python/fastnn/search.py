@@ -22,7 +22,7 @@ import numpy as np
 from ._checks import number, positive_int, rng_or_default
 
 __all__ = ["Dimension", "LogUniform", "Uniform", "IntUniform", "Choice", "Results",
-           "random_search", "grid_search", "coarse_to_fine"]
+           "random_search", "grid_search", "coarse_to_fine", "narrow_space"]
 
 Objective = Callable[..., float]
 Space = Mapping[str, "Dimension"]
@@ -634,5 +634,3 @@ def coarse_to_fine(objective: Objective, space: Space, stages: Sequence[Tuple[in
             current = narrow_space(current, stage_records, keep, mode, within=space)
     return results
 
-
-__all__ += ["narrow_space"]
