@@ -372,11 +372,11 @@ def test_unshippable_objective_or_dead_worker_fails_trials_not_the_search():
     with pytest.warns(RuntimeWarning, match="remaining 3 trials failed"):
         r = random_search(Locked(), SPACE, 3, n_jobs=2, rng=0)
     assert len(r) == 3 and all(x["status"] == "failed" and "PicklingError" in x["error"] for x in r)
-    with pytest.warns(RuntimeWarning, match="failed"):
+    with pytest.warns(RuntimeWarning, match="worker died"):
         g = grid_search(O.crash_at_3, {"units": [1, 2, 3, 4, 5, 6]}, n_jobs=2)
-    assert len(g) == 6 and g[2]["status"] == "failed" and g[2]["error"]
-    # trials in flight when the worker died are lost with it (which ones is a race)
-    assert all(x["score"] == x["config"]["units"] for x in g.ok)
-    assert all("TerminatedWorkerError" in x["error"] or "died" in x["error"] for x in g.failed)
+    assert len(g) == 6 and g[2]["status"] == "failed" and "worker died" in g[2]["error"]
+    # the trials after it run on a fresh pool; one in flight beside it may be lost with it
+    assert all(x["status"] == "ok" for x in g[3:])
+    assert all(x["score"] == x["config"]["units"] for x in g.ok) and len(g.ok) >= 3
     again = random_search(O.log_peak, SPACE, 2, n_jobs=2, rng=0)  # the pool recovers
     assert [x["status"] for x in again] == ["ok", "ok"]

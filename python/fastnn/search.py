@@ -489,22 +489,41 @@ def _run_tasks(objective: Objective, tasks: List[Tuple[Dict[str, Any], Any, int]
     active = joblib.parallel.get_active_backend()[0] if backend is None else None
     if getattr(active, "uses_threads", False):
         threads = None  # trials share the caller's process: leave its thread count alone
-    par = joblib.Parallel(n_jobs=nj, backend=backend, batch_size=1, return_as="generator")
-    gen = par(joblib.delayed(_run_trial)(objective, c, b, s, threads, pass_seed) for c, b, s in tasks)
-    try:
-        for out in gen:
-            outcomes.append(out)
-    except KeyboardInterrupt:
-        _close(gen)
-        return outcomes, True
-    except Exception as e:  # a worker died or the objective could not be shipped
-        _close(gen)
-        msg = f"{type(e).__name__}: {e}"
-        warnings.warn(f"search: the remaining {len(tasks) - len(outcomes)} trials failed: {msg}",
-                      RuntimeWarning, stacklevel=3)
-        outcomes += [{"score": float("nan"), "status": "failed", "error": msg, "seconds": 0.0}
-                     for _ in range(len(tasks) - len(outcomes))]
+    while len(outcomes) < len(tasks):
+        par = joblib.Parallel(n_jobs=nj, backend=backend, batch_size=1, return_as="generator")
+        gen = par(joblib.delayed(_run_trial)(objective, c, b, s, threads, pass_seed)
+                  for c, b, s in tasks[len(outcomes):])
+        try:
+            for out in gen:
+                outcomes.append(out)
+        except KeyboardInterrupt:
+            _close(gen)
+            return outcomes, True
+        except Exception as e:
+            _close(gen)
+            msg = f"{type(e).__name__}: {e}"
+            if type(e).__name__ in _WORKER_DIED:
+                # The first unfinished trial was in flight (perhaps the one that killed its
+                # worker): record it failed and go on with the rest on a fresh pool.
+                warnings.warn(f"search: a worker died during trial {len(outcomes)}; it is recorded "
+                              f"as failed and the search goes on ({type(e).__name__})",
+                              RuntimeWarning, stacklevel=3)
+                outcomes.append(_failed(f"worker died while this trial ran: {msg}"))
+                continue
+            # the objective could not be shipped, or the backend broke: nothing more can run
+            warnings.warn(f"search: the remaining {len(tasks) - len(outcomes)} trials failed: {msg}",
+                          RuntimeWarning, stacklevel=3)
+            outcomes += [_failed(msg) for _ in range(len(tasks) - len(outcomes))]
     return outcomes, False
+
+
+# Exceptions (by class name, to stay independent of joblib/loky/dask versions) that mean a
+# worker process died mid-trial, e.g. a segfault or the OOM killer.
+_WORKER_DIED = {"TerminatedWorkerError", "BrokenProcessPool", "KilledWorker"}
+
+
+def _failed(msg: str) -> Dict[str, Any]:
+    return {"score": float("nan"), "status": "failed", "error": msg, "seconds": 0.0}
 
 
 def _close(gen: Any) -> None:
