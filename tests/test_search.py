@@ -380,3 +380,15 @@ def test_unshippable_objective_or_dead_worker_fails_trials_not_the_search():
     assert all(x["score"] == x["config"]["units"] for x in g.ok) and len(g.ok) >= 3
     again = random_search(O.log_peak, SPACE, 2, n_jobs=2, rng=0)  # the pool recovers
     assert [x["status"] for x in again] == ["ok", "ok"]
+
+
+def test_example_search_mnist_quick(mnist_dir, tmp_path, monkeypatch, capsys):
+    import runpy
+    example = Path(__file__).resolve().parents[1] / "examples" / "search_mnist.py"
+    monkeypatch.setattr(sys, "argv", [str(example), "--quick", "--data", str(mnist_dir),
+                                      "--out", str(tmp_path)])
+    runpy.run_path(str(example), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "6 trials (0 failed)" in out and "best: lr" in out
+    assert "searched" in out and "hand-tuned" in out
+    assert len(list(csv.DictReader(open(tmp_path / "trials.csv")))) == 6
