@@ -201,6 +201,75 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    """Coarse-to-fine search of lr and weight decay (SGD with momentum) for a named model:
+    trials score on the last 1/8 of the training split; the best is retrained on all of it
+    and reported on the held-out split next to the --lr/no-decay baseline."""
+    import fastnn
+    from . import models, optim
+    from .data import DataLoader
+    from .losses import SoftmaxCrossEntropy
+    from .search import LogUniform, coarse_to_fine
+    from .train import Trainer
+
+    def parse_pairs(text: str, name: str) -> List[Tuple[float, float]]:
+        try:
+            return [tuple(float(v) for v in item.split(":")) for item in text.split(",")]  # type: ignore[misc]
+        except ValueError:
+            raise SystemExit(f"{name}: expected comma-separated a:b pairs, got {text!r}") from None
+
+    stages = [(int(n), int(e)) for n, e in parse_pairs(args.stages, "--stages")]
+    (lr_lo, lr_hi), = parse_pairs(args.lr_range, "--lr-range")
+    (wd_lo, wd_hi), = parse_pairs(args.wd_range, "--wd-range")
+    space = {"lr": LogUniform(lr_lo, lr_hi), "weight_decay": LogUniform(wd_lo, wd_hi)}
+    spec = (args.dataset, args.data, args.n_train, args.model, args.momentum, args.batch_size)
+    cache: dict = {}
+
+    def data() -> Tuple[np.ndarray, ...]:
+        if "d" not in cache:  # once per process (each worker loads its own copy)
+            xtr, ytr, xva, yva = load_dataset(spec[0], spec[1], spec[2])
+            mean, std = float(xtr.mean()), float(xtr.std())
+            cache["d"] = ((xtr - mean) / std, ytr, (xva - mean) / std, yva)
+        return cache["d"]
+
+    def fit(x: np.ndarray, y: np.ndarray, lr: float, wd: float, epochs: int, seed: int) -> Trainer:
+        rng = np.random.default_rng(seed)
+        model = models.build(spec[3], x.shape[1:], int(y.max()) + 1, rng=rng)
+        opt = optim.SGD(model.parameters(), lr=lr, momentum=spec[4], weight_decay=wd)
+        trainer = Trainer(model, SoftmaxCrossEntropy(), opt)
+        trainer.fit(DataLoader(x, y, batch_size=spec[5], shuffle=True, rng=rng), epochs=epochs, progress=False)
+        return trainer
+
+    def objective(config: dict, budget: int, seed: int = 0) -> float:
+        xtr, ytr = data()[:2]
+        n = len(xtr) - len(xtr) // 8
+        trainer = fit(xtr[:n], ytr[:n], config["lr"], config["weight_decay"], budget, seed)
+        return trainer.evaluate(xtr[n:], ytr[n:])["accuracy"]
+
+    xtr, ytr, xva, yva = data()
+    print(f"fastnn {fastnn.__version__}: coarse-to-fine over {space} for {args.model} on {args.dataset} "
+          f"({len(xtr)} train / {len(xva)} held out), stages (trials, epochs) {stages}, n_jobs {args.n_jobs}")
+    t0 = time.perf_counter()
+    results = coarse_to_fine(objective, space, stages=stages, keep=args.keep, n_jobs=args.n_jobs, rng=args.seed)
+    print(results.table())
+    print(f"{len(results)} trials ({len(results.failed)} failed) in {time.perf_counter() - t0:.1f}s"
+          + (" (interrupted)" if results.interrupted else ""))
+    if args.csv:
+        results.to_csv(args.csv)
+    if args.plot:
+        results.plot(args.plot)
+    best = results.best
+    if best is None:
+        print("every trial failed")
+        return 1
+    cfg, epochs = best["config"], stages[-1][1]
+    print(f"best: lr {cfg['lr']:.4g}, weight_decay {cfg['weight_decay']:.3g} (validation accuracy {best['score']:.4f})")
+    for name, lr, wd in (("searched", cfg["lr"], cfg["weight_decay"]), ("baseline", args.lr, 0.0)):
+        acc = fit(xtr, ytr, lr, wd, epochs, args.seed).evaluate(xva, yva)["accuracy"]
+        print(f"held-out accuracy, {name} (lr {lr:.4g}, weight_decay {wd:.3g}, {epochs} epochs): {acc * 100:.2f}%")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fastnn", description="fastnn: CPU neural-network training")
     sub = p.add_subparsers(dest="command", required=True)
@@ -239,6 +308,23 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="fastnn-diagnose", help="folder for the histogram PNGs (default ./fastnn-diagnose)")
     d.add_argument("--no-plots", action="store_true", help="print the table only")
     d.set_defaults(func=cmd_diagnose)
+    s = sub.add_parser("search", help="coarse-to-fine search of learning rate and weight decay")
+    s.add_argument("--dataset", default="digits", choices=["digits", "mnist"])
+    s.add_argument("--data", default=None, help="folder of the MNIST IDX files (for --dataset mnist)")
+    s.add_argument("--model", default="mlp", help="model name (mlp)")
+    s.add_argument("--stages", default="16:1,8:3,4:5", help="trials:epochs per stage, comma-separated")
+    s.add_argument("--keep", type=float, default=0.3, help="fraction of best trials each stage narrows around")
+    s.add_argument("--lr-range", default="1e-6:1e-1", help="lo:hi of the log-uniform learning rate")
+    s.add_argument("--wd-range", default="1e-7:1e-2", help="lo:hi of the log-uniform weight decay")
+    s.add_argument("--lr", type=float, default=0.05, help="baseline learning rate to compare with")
+    s.add_argument("--momentum", type=float, default=0.9)
+    s.add_argument("--batch-size", type=int, default=64)
+    s.add_argument("--n-jobs", type=int, default=1, help="parallel trials (joblib loky processes)")
+    s.add_argument("--n-train", type=int, default=None, help="use only the first N training samples")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--csv", default=None, help="write the trials to this CSV file")
+    s.add_argument("--plot", default=None, help="save score-vs-hyper-parameter plots to this PNG")
+    s.set_defaults(func=cmd_search)
     return p
 
 
