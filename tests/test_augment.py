@@ -196,7 +196,7 @@ def test_cutout_square():
         m = y[i, 0] == -1.0
         assert np.array_equal(m, y[i, 1] == -1.0)
         r, c = np.nonzero(m)
-        assert 0 < m.sum() <= 16 and m.sum() == (r.ptp() + 1) * (c.ptp() + 1)
+        assert 0 < m.sum() <= 16 and m.sum() == (np.ptp(r) + 1) * (np.ptp(c) + 1)
         assert np.array_equal(y[i][:, ~m], x[i][:, ~m])
     assert sum(int((y[i, 0] == -1).sum()) == 16 for i in range(50)) > 10
 
