@@ -1,4 +1,5 @@
 """The command line: `fastnn train` on digits and MNIST prints progress and a final report."""
+import importlib.util
 import re
 import subprocess
 import sys
@@ -10,21 +11,47 @@ def _fastnn(*args, timeout=300):
     return subprocess.run([sys.executable, "-m", "fastnn", *args], capture_output=True, text=True, timeout=timeout)
 
 
-def test_train_digits_default():
+def test_train_digits_default(tmp_path):
     pytest.importorskip("sklearn")
-    out = _fastnn("train", "--epochs", "3", "--quiet")
+    out = _fastnn("train", "--epochs", "3", "--quiet", "--out", str(tmp_path / "run"))
     assert out.returncode == 0, out.stderr
     m = re.search(r"held-out accuracy: ([\d.]+)%", out.stdout)
     assert m and float(m.group(1)) > 90.0, out.stdout
     assert "epoch   3/3" in out.stdout and "per epoch" in out.stdout
 
 
-def test_train_mnist(mnist_dir):
-    out = _fastnn("train", "--dataset", "mnist", "--data", str(mnist_dir), "--epochs", "1", "--quiet")
+def test_train_mnist_writes_curves_and_checkpoint_and_resumes(mnist_dir, tmp_path):
+    import fastnn
+    run = tmp_path / "run"
+    out = _fastnn("train", "--dataset", "mnist", "--data", str(mnist_dir), "--epochs", "1", "--quiet",
+                  "--out", str(run))
     assert out.returncode == 0, out.stderr
     m = re.search(r"held-out accuracy: ([\d.]+)%", out.stdout)
     assert m and float(m.group(1)) > 90.0, out.stdout
     assert "8000 train / 2000 held out" in out.stdout
+    assert (run / "checkpoint.npz").stat().st_size > 0
+    if importlib.util.find_spec("matplotlib"):
+        assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The checkpoint carries the epoch and the preprocessing fitted on the training split.
+    rest = fastnn.load(run / "checkpoint.npz")
+    assert rest["epoch"] == 1
+    pre = rest["preprocess"]
+    assert pre["mean"].shape == (1,) and 0.1 < float(pre["mean"][0]) < 0.2 and 0.2 < float(pre["std"][0]) < 0.4
+    # Resuming for a second epoch continues from epoch 1.
+    out = _fastnn("train", "--dataset", "mnist", "--data", str(mnist_dir), "--epochs", "2", "--quiet",
+                  "--out", str(run), "--resume", str(run / "checkpoint.npz"))
+    assert out.returncode == 0, out.stderr
+    assert "resumed from" in out.stdout and "epoch   2/2" in out.stdout and "epoch   1/2" not in out.stdout
+    assert fastnn.load(run / "checkpoint.npz")["epoch"] == 2
+
+
+def test_train_bncnn_runs(mnist_dir, tmp_path):
+    out = _fastnn("train", "--dataset", "mnist", "--data", str(mnist_dir), "--model", "bncnn", "--epochs", "1",
+                  "--n-train", "640", "--quiet", "--no-save", "--augment", "crop+affine")
+    assert out.returncode == 0, out.stderr
+    assert "model bncnn" in out.stdout and "Adam lr 0.003 (cosine)" in out.stdout
+    m = re.search(r"held-out accuracy: ([\d.]+)%", out.stdout)
+    assert m and float(m.group(1)) > 20.0, out.stdout  # ten steps: far above chance, far from done
 
 
 def test_bad_arguments_exit_cleanly(tmp_path):

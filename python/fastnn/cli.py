@@ -97,6 +97,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from . import models
     from .losses import SoftmaxCrossEntropy
     from .data import DataLoader
+    from .preprocess import ChannelMean
     from .train import Checkpoint, Trainer
 
     if args.threads:
@@ -105,9 +106,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(args.seed)
     t_load = time.perf_counter()
     xtr, ytr, xva, yva = load_dataset(args.dataset, args.data, args.n_train)
-    mean, std = float(xtr.mean()), float(xtr.std())
-    xtr = (xtr - mean) / std
-    xva = (xva - mean) / std
+    # Per-channel mean/std fitted on the training split only; stored in the checkpoint.
+    pre = ChannelMean(scale=True).fit(xtr)
+    xtr, xva = pre.transform(xtr), pre.transform(xva)
+    out_dir = None if args.no_save else Path(args.out)
+    ckpt_path = args.checkpoint or (str(out_dir / "checkpoint.npz") if out_dir else None)
+    plot_path = args.plot or (str(out_dir / "curves.png") if out_dir else None)
+    for path in (ckpt_path, plot_path):
+        if path:
+            Path(path).resolve().parent.mkdir(parents=True, exist_ok=True)
     num_classes = int(max(ytr.max(), yva.max()) + 1)
     print(f"fastnn {fastnn.__version__} | kernels: {fastnn.build_info()['isa_level']} | "
           f"threads: {fastnn.get_num_threads()}")
@@ -125,10 +132,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"model {args.model}: {n_params:,} parameters | optimizer {type(opt).__name__} lr {lr:g}"
           f"{' (' + sched_name + ')' if schedule is not None else ''} | batch {args.batch_size}"
           f" | augment {args.augment}")
-    callbacks = [Checkpoint(args.checkpoint)] if args.checkpoint else []
+    callbacks = [Checkpoint(ckpt_path, preprocess=pre)] if ckpt_path else []
     trainer = Trainer(model, SoftmaxCrossEntropy(), opt, callbacks=callbacks)
     if args.resume:
-        trainer.load_checkpoint(args.resume)
+        trainer.load_checkpoint(args.resume, preprocess=pre)
         print(f"resumed from {args.resume} at epoch {trainer.epoch}")
     t0 = time.perf_counter()
     start = trainer.epoch
@@ -142,11 +149,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     done = max(args.epochs - start, 1)
     print(f"held-out accuracy: {final['accuracy'] * 100:.2f}%  (loss {final['loss']:.4f}); "
           f"training time {total:.1f}s, {total / done:.2f}s per epoch")
-    if args.plot:
-        trainer.history.plot(args.plot)
-        print(f"curves written to {args.plot}")
-    if args.checkpoint:
-        print(f"checkpoint written to {args.checkpoint}")
+    if plot_path:
+        try:
+            trainer.history.plot(plot_path)
+        except ImportError as e:
+            if args.plot:
+                raise
+            print(f"(no curves PNG: {e})")
+        else:
+            print(f"curves written to {plot_path}")
+    if ckpt_path:
+        print(f"checkpoint written to {ckpt_path} (model, optimizer, preprocessing, epoch)")
     return 0
 
 
@@ -288,9 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=0, help="OpenMP threads (default: all cores)")
     t.add_argument("--n-train", type=int, default=None, help="use only the first N training samples")
-    t.add_argument("--checkpoint", default=None, help="write a checkpoint (.npz) after every epoch")
-    t.add_argument("--resume", default=None, help="continue from a checkpoint written by --checkpoint")
-    t.add_argument("--plot", default=None, help="write the training curves to this PNG")
+    t.add_argument("--out", default="fastnn-run", help="folder for curves.png and checkpoint.npz (default ./fastnn-run)")
+    t.add_argument("--no-save", action="store_true", help="write neither the curves PNG nor a checkpoint")
+    t.add_argument("--checkpoint", default=None, help="checkpoint path (.npz), written after every epoch (default OUT/checkpoint.npz)")
+    t.add_argument("--resume", default=None, help="continue from a checkpoint written by an earlier run")
+    t.add_argument("--plot", default=None, help="training-curves PNG path (default OUT/curves.png)")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.set_defaults(func=cmd_train)
     b = sub.add_parser("bench", help="run the kernel benchmarks (compares with PyTorch when installed)")
