@@ -37,6 +37,12 @@ def test_train_mnist_writes_curves_and_checkpoint_and_resumes(mnist_dir, tmp_pat
     assert rest["epoch"] == 1
     pre = rest["preprocess"]
     assert pre["mean"].shape == (1,) and 0.1 < float(pre["mean"][0]) < 0.2 and 0.2 < float(pre["std"][0]) < 0.4
+    # A second run into the same folder refuses to replace the checkpoint.
+    before = (run / "checkpoint.npz").read_bytes()
+    out = _fastnn("train", "--dataset", "mnist", "--data", str(mnist_dir), "--epochs", "1", "--quiet",
+                  "--out", str(run))
+    assert out.returncode == 2 and "already exists" in out.stderr and "Traceback" not in out.stderr
+    assert (run / "checkpoint.npz").read_bytes() == before
     # Resuming for a second epoch continues from epoch 1.
     out = _fastnn("train", "--dataset", "mnist", "--data", str(mnist_dir), "--epochs", "2", "--quiet",
                   "--out", str(run), "--resume", str(run / "checkpoint.npz"))

@@ -92,6 +92,14 @@ def make_augment(name: str, image_size: int) -> Any:
     raise ValueError(f"--augment: expected one of {_AUGMENT}, got {name!r}")
 
 
+def _next_run_dir(root: Path) -> Path:
+    """root/run-N for the first N not taken, so a new run never replaces an earlier one."""
+    n = 1
+    while (root / f"run-{n}").exists():
+        n += 1
+    return root / f"run-{n}"
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     import fastnn
     from . import models
@@ -109,9 +117,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     # Per-channel mean/std fitted on the training split only; stored in the checkpoint.
     pre = ChannelMean(scale=True).fit(xtr)
     xtr, xva = pre.transform(xtr), pre.transform(xva)
-    out_dir = None if args.no_save else Path(args.out)
+    out_dir = None if args.no_save else (Path(args.out) if args.out else _next_run_dir(Path("fastnn-runs")))
     ckpt_path = args.checkpoint or (str(out_dir / "checkpoint.npz") if out_dir else None)
     plot_path = args.plot or (str(out_dir / "curves.png") if out_dir else None)
+    if ckpt_path and Path(ckpt_path).exists() and not args.overwrite and (
+            not args.resume or Path(args.resume).resolve() != Path(ckpt_path).resolve()):
+        raise ValueError(f"--checkpoint: {ckpt_path} already exists; pass --resume {ckpt_path} to continue "
+                         "that run, --overwrite to replace it, or another --out")
     for path in (ckpt_path, plot_path):
         if path:
             Path(path).resolve().parent.mkdir(parents=True, exist_ok=True)
@@ -301,7 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=0, help="OpenMP threads (default: all cores)")
     t.add_argument("--n-train", type=int, default=None, help="use only the first N training samples")
-    t.add_argument("--out", default="fastnn-run", help="folder for curves.png and checkpoint.npz (default ./fastnn-run)")
+    t.add_argument("--out", default=None, help="folder for curves.png and checkpoint.npz (default: a new ./fastnn-runs/run-N)")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint instead of refusing")
     t.add_argument("--no-save", action="store_true", help="write neither the curves PNG nor a checkpoint")
     t.add_argument("--checkpoint", default=None, help="checkpoint path (.npz), written after every epoch (default OUT/checkpoint.npz)")
     t.add_argument("--resume", default=None, help="continue from a checkpoint written by an earlier run")
