@@ -74,3 +74,12 @@ def crash_at_3(config, budget):
     if config["units"] == 3:
         os._exit(3)
     return float(config["units"])
+
+
+def grab_threads(config, budget):
+    """The thread count the trial starts with; then it changes it, as a careless objective
+    might, so a later trial in the same worker shows whether the search re-applied its budget."""
+    import fastnn
+    n = fastnn.get_num_threads()
+    fastnn.set_num_threads(n + 3)
+    return float(n)

@@ -259,9 +259,24 @@ def test_n_jobs_2_loky_matches_n_jobs_1():
     assert [x["score"] for x in a] == [x["score"] for x in b]
     pids = random_search(O.worker_pid, SPACE, 4, n_jobs=2, rng=0)
     assert os.getpid() not in {x["score"] for x in pids}  # ran in worker processes
-    threads = random_search(O.worker_threads, SPACE, 4, n_jobs=2, rng=0)
+
+
+def test_thread_budget_is_applied_inside_each_worker_trial():
+    pytest.importorskip("joblib")
     cores = len(os.sched_getaffinity(0))
-    assert {x["score"] for x in threads} == {float(max(1, cores // 2))}
+    before = fastnn.get_num_threads()
+    # grab_threads raises its worker's thread count by 3 after reading it: every later trial
+    # in that worker still starts at cores // n_jobs only if the search sets it per trial
+    r = random_search(O.grab_threads, SPACE, 8, n_jobs=2, rng=0)
+    assert [x["score"] for x in r] == [float(max(1, cores // 2))] * 8
+    assert len({x["seed"] for x in r}) == 8
+    e = random_search(O.grab_threads, SPACE, 4, n_jobs=2, rng=0, threads_per_trial=3)
+    assert [x["score"] for x in e] == [3.0] * 4
+    # in-process with an explicit budget: applied per trial, the caller's count restored
+    s = random_search(O.grab_threads, SPACE, 3, rng=0, threads_per_trial=1)
+    assert [x["score"] for x in s] == [1.0] * 3 and fastnn.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads_per_trial"):
+        random_search(O.grab_threads, SPACE, 2, threads_per_trial=0)
 
 
 def test_n_jobs_2_records_failures():
@@ -272,25 +287,86 @@ def test_n_jobs_2_records_failures():
     assert [x["error"] for x in r] == [x["error"] for x in s]
 
 
-def test_dask_distributed_cluster():
-    joblib = pytest.importorskip("joblib")
-    distributed = pytest.importorskip("distributed")
+_DASK_SCRIPT = """
+import json, logging, os, sys
+if __name__ == "__main__":
+    import distributed, joblib
+    from fastnn.search import LogUniform, coarse_to_fine, random_search
+    import _search_objectives as O
+    space = {"lr": LogUniform(1e-6, 1e-1), "units": LogUniform(1, 10)}
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, host="127.0.0.1") as cluster, \
-            distributed.Client(cluster) as client:
-        worker_pids = set(client.run(os.getpid).values())
+                                  host="127.0.0.1", dashboard_address=None,
+                                  silence_logs=logging.ERROR) as cluster, \\
+            distributed.Client(cluster, timeout=60) as client:
+        workers = sorted(client.run(os.getpid).values())
+        print(json.dumps({"workers": workers}), flush=True)
         with joblib.parallel_backend("dask"):
-            r = random_search(O.deterministic, SPACE, 6, rng=3)
-            pids = random_search(O.worker_pid, SPACE, 6, rng=3)
-            c = coarse_to_fine(O.log_peak, {"lr": LogUniform(1e-6, 1e-1)}, stages=[(12, 1), (6, 2)], rng=3)
-    assert len(worker_pids) == 2 and os.getpid() not in worker_pids
-    assert {x["score"] for x in pids} <= {float(p) for p in worker_pids}
-    local = random_search(O.deterministic, SPACE, 6, rng=3)
-    assert [x["score"] for x in r] == [x["score"] for x in local]
-    assert all(x["status"] == "ok" for x in r) and len(c) == 18
-    best0 = max((x for x in c if x["stage"] == 0), key=lambda x: x["score"])
-    assert c.spaces[1]["lr"].lo <= best0["config"]["lr"] <= c.spaces[1]["lr"].hi
-    assert c.spaces[1]["lr"].hi / c.spaces[1]["lr"].lo < 1e5
+            det = random_search(O.deterministic, space, 6, rng=3)
+            pids = random_search(O.worker_pid, space, 6, rng=3)
+            thr = random_search(O.grab_threads, space, 6, rng=3)
+            bad = random_search(O.sometimes_fails, {"lr": LogUniform(1e-7, 1.0)}, 8, rng=0)
+            c2f = coarse_to_fine(O.log_peak, {"lr": LogUniform(1e-6, 1e-1)}, stages=[(12, 1), (6, 2)], rng=3)
+    out = {"det": [x["score"] for x in det], "pids": [x["score"] for x in pids],
+           "threads": [x["score"] for x in thr], "bad": [[x["status"], x["error"]] for x in bad],
+           "stages": [x["stage"] for x in c2f], "c2f_best0": max((x for x in c2f if x["stage"] == 0),
+                                                               key=lambda x: x["score"])["config"]["lr"],
+           "space1": [c2f.spaces[1]["lr"].lo, c2f.spaces[1]["lr"].hi], "main": os.getpid()}
+    print(json.dumps(out), flush=True)
+"""
+
+
+def test_dask_distributed_cluster(tmp_path):
+    """The same calls, unchanged, inside joblib.parallel_backend("dask") on a real
+    dask.distributed.LocalCluster (two worker processes on loopback). It runs in its own
+    process group with a timeout, so a stuck cluster fails the test instead of hanging it."""
+    import json
+    import signal
+    import subprocess
+    import time
+    pytest.importorskip("joblib")
+    pytest.importorskip("dask")
+    pytest.importorskip("distributed")
+    script = tmp_path / "dask_search.py"
+    script.write_text(_DASK_SCRIPT)
+    here = Path(__file__).resolve().parent
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(fastnn.__file__).parents[1]), str(here)]))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=150)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the scheduler and worker processes with it
+        proc.communicate()
+        pytest.fail("the Dask search did not finish within 150 s")
+    assert proc.returncode == 0, err[-3000:]
+    lines = out.splitlines()
+    workers = json.loads(lines[0])["workers"]
+    res = json.loads(lines[1])
+    assert len(workers) == 2 and res["main"] not in workers
+    assert set(res["pids"]) <= {float(p) for p in workers}  # trials ran on the cluster's workers
+    local = random_search(O.deterministic, {"lr": LogUniform(1e-6, 1e-1), "units": LogUniform(1, 10)}, 6, rng=3)
+    assert res["det"] == [x["score"] for x in local]  # same seed, same configs and trial seeds
+    # per host: 2 workers x 1 thread on this machine -> cores // 2 each, re-applied every trial
+    assert res["threads"] == [float(max(1, len(os.sched_getaffinity(0)) // 2))] * 6
+    expect = random_search(O.sometimes_fails, {"lr": LogUniform(1e-7, 1.0)}, 8, rng=0)
+    assert res["bad"] == [[x["status"], x["error"]] for x in expect] and expect.failed
+    assert res["stages"] == [0] * 12 + [1] * 6
+    lo, hi = res["space1"]
+    assert lo <= res["c2f_best0"] <= hi and hi / lo < 1e5
+    deadline = time.monotonic() + 20  # the cluster closed: its worker processes are gone
+    while time.monotonic() < deadline and any(_alive(p) for p in workers):
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in workers)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def test_an_open_joblib_context_is_used_as_is():
