@@ -379,6 +379,14 @@ def test_an_open_joblib_context_is_used_as_is():
         t = random_search(O.worker_pid, SPACE, 4, rng=0, n_jobs=2)
     assert fastnn.get_num_threads() == before  # threads share the process: no thread budget
     assert {x["score"] for x in t} == {float(os.getpid())}  # threads: same process, not loky
+    # threads share fastnn's global generator: the trials leave it alone (they get seed=),
+    # so the results match a sequential run and the caller's generator is untouched
+    fastnn.seed(5)
+    state = fastnn.get_rng().bit_generator.state
+    with joblib.parallel_config(backend="threading", n_jobs=2):
+        d = random_search(O.deterministic, SPACE, 6, rng=1, threads_per_trial=1)
+    assert fastnn.get_rng().bit_generator.state == state and fastnn.get_num_threads() == before
+    assert [x["score"] for x in d] == [x["score"] for x in random_search(O.deterministic, SPACE, 6, rng=1)]
     assert "joblib" in sys.modules
 
 

@@ -416,13 +416,17 @@ def _run_trial(objective: Objective, config: Dict[str, Any], budget: Any, seed: 
     """Run one trial (in a worker, or in-process) -> {"score", "status", "error", "seconds"}.
     Sets the trial's thread budget (`threads`: an int, a _ThreadShare worked out here, on the
     machine the trial runs on, or None to leave it), then seeds fastnn's global generator
-    with the trial's seed; an exception or a non-finite score makes the trial "failed"."""
+    with the trial's seed; an exception or a non-finite score makes the trial "failed".
+    A trial on a thread of the caller's own process (threading backend) touches neither:
+    they belong to the caller and to the trials beside it (it still gets `seed=`)."""
     import fastnn
+    shared = isinstance(threads, _ThreadShare) and threads.in_caller()
     if isinstance(threads, _ThreadShare):
         threads = threads.threads()
     if threads is not None:
         fastnn.set_num_threads(threads)
-    fastnn.seed(int(seed))
+    if not shared:
+        fastnn.seed(int(seed))
     t0 = time.perf_counter()
     score, status, error = float("nan"), "ok", None
     try:
@@ -444,19 +448,26 @@ class _ThreadShare:
     a Dask cluster; else `concurrency`). Trials in the caller's own process (threads, or a
     cluster of threads) get None: they must not change the caller's thread count."""
 
-    def __init__(self, concurrency: int, per_host: Optional[Mapping[str, int]] = None) -> None:
+    def __init__(self, concurrency: int, per_host: Optional[Mapping[str, int]] = None,
+                 fixed: Optional[int] = None) -> None:
         self.concurrency = max(1, int(concurrency))
         self.per_host = dict(per_host or {})
+        self.fixed = fixed  # threads_per_trial, when the caller gave one
         self.caller_pid = os.getpid()
 
+    def in_caller(self) -> bool:
+        return os.getpid() == self.caller_pid
+
     def threads(self) -> Optional[int]:
-        if os.getpid() == self.caller_pid:
+        if self.in_caller():
             return None
+        if self.fixed is not None:
+            return self.fixed
         n = self.per_host.get(_dask_worker_host() or "", self.concurrency) if self.per_host else self.concurrency
         return max(1, _cores() // max(1, n))
 
     def __repr__(self) -> str:
-        return f"_ThreadShare({self.concurrency}, {self.per_host})"
+        return f"_ThreadShare({self.concurrency}, {self.per_host}, fixed={self.fixed})"
 
 
 def _host(address: str) -> str:
@@ -543,9 +554,8 @@ def _run_tasks(objective: Objective, tasks: List[Tuple[Dict[str, Any], Any, int]
         nj, backend = n_jobs, "loky"  # fork-safe: a plain fork after OpenMP ran deadlocks
     n_eff = max(1, int(joblib.effective_n_jobs(nj)))  # the open context's backend, else loky
     active = joblib.parallel.get_active_backend()[0] if backend is None else None
-    threads: Any = threads_per_trial or _ThreadShare(n_eff, _dask_per_host(active))
-    if getattr(active, "uses_threads", False):
-        threads = None  # trials share the caller's process: leave its thread count alone
+    # worked out in each worker; None (leave the count alone) in the caller's own process
+    threads = _ThreadShare(n_eff, _dask_per_host(active), threads_per_trial)
     while len(outcomes) < len(tasks):
         par = joblib.Parallel(n_jobs=nj, backend=backend, batch_size=1, return_as="generator")
         gen = par(joblib.delayed(_run_trial)(objective, c, b, s, threads, pass_seed)
