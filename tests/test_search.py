@@ -208,6 +208,22 @@ def test_coarse_to_fine_narrows_around_the_optimum():
     assert abs(math.log10(r.best["config"]["lr"]) + 3) < 0.1
 
 
+def test_coarse_to_fine_keeps_integers_and_narrows_choices():
+    def obj(c, budget):
+        return -(math.log10(c["lr"]) + 3) ** 2 - ((c["units"] - 20) / 10) ** 2 - (c["act"] != "relu")
+
+    space = {"lr": LogUniform(1e-6, 1e-1), "units": IntUniform(1, 100),
+             "act": Choice(["tanh", "relu", "sigmoid"])}
+    r = coarse_to_fine(obj, space, stages=[(40, 1), (20, 2), (10, 3)], keep=0.2, rng=1)
+    for sp in r.spaces[1:]:
+        assert isinstance(sp["units"], IntUniform) and sp["units"].lo <= 20 <= sp["units"].hi
+        assert sp["units"].hi - sp["units"].lo < 99
+    assert all(type(x["config"]["units"]) is int for x in r)
+    assert r.spaces[2]["act"].options == ["relu"]  # the best fifth all used relu
+    assert all(x["config"]["act"] == "relu" for x in r if x["stage"] == 2)
+    assert r.best["config"]["act"] == "relu" and abs(r.best["config"]["units"] - 20) <= 5
+
+
 def test_narrowing_uses_the_best_fraction():
     records = [{"config": {"lr": lr}, "score": O.log_peak({"lr": lr}, None), "status": "ok"}
                for lr in (1e-6, 1e-5, 1e-4, 1e-3, 2e-3, 1e-2, 1e-1)]

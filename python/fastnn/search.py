@@ -630,9 +630,13 @@ def random_search(objective: Objective, space: Space, n_trials: int, n_jobs: int
     """`n_trials` configurations drawn from `space` (dict name -> Dimension), each scored by
     `objective(config, budget)` (also given `seed=` when it accepts one). Higher is better
     unless mode="min". `rng`: Generator, int seed or None (fastnn's global generator); the
-    same seed gives the same configs and per-trial seeds. n_jobs != 1 runs trials in joblib
-    worker processes (loky), each with fastnn.set_num_threads(cores // n_jobs); an open
-    joblib backend context (e.g. Dask) is used as is. Returns Results."""
+    same seed gives the same configs and per-trial seeds; each trial runs with fastnn seeded
+    by its own seed. n_jobs != 1 runs trials in joblib worker processes (loky); an open joblib
+    backend context (Dask, Ray, threading) is used as is. In a worker process every trial
+    first sets fastnn.set_num_threads(threads_per_trial, default: that machine's cores // the
+    trials running at once on it: n_jobs, or a Dask host's worker threads). A trial that
+    raises or returns a non-finite score is recorded "failed" with its error; Ctrl-C returns
+    the trials finished so far (`interrupted` True). Returns Results."""
     _check_objective(objective)
     space = _check_space(space)
     n_trials = positive_int(n_trials, "n_trials")
