@@ -64,8 +64,14 @@ class RecordBudget:
 
 
 def slow(config, budget):
+    """Half a second per trial; appends a line to $SEARCH_TRIAL_LOG when done (if set), so a
+    test can tell that trials have finished before it interrupts the search."""
     import time
     time.sleep(0.5)
+    log = os.environ.get("SEARCH_TRIAL_LOG")
+    if log:
+        with open(log, "a") as f:
+            f.write("done\n")
     return config["lr"]
 
 
@@ -74,3 +80,12 @@ def crash_at_3(config, budget):
     if config["units"] == 3:
         os._exit(3)
     return float(config["units"])
+
+
+def grab_threads(config, budget):
+    """The thread count the trial starts with; then it changes it, as a careless objective
+    might, so a later trial in the same worker shows whether the search re-applied its budget."""
+    import fastnn
+    n = fastnn.get_num_threads()
+    fastnn.set_num_threads(n + 3)
+    return float(n)

@@ -208,6 +208,22 @@ def test_coarse_to_fine_narrows_around_the_optimum():
     assert abs(math.log10(r.best["config"]["lr"]) + 3) < 0.1
 
 
+def test_coarse_to_fine_keeps_integers_and_narrows_choices():
+    def obj(c, budget):
+        return -(math.log10(c["lr"]) + 3) ** 2 - ((c["units"] - 20) / 10) ** 2 - (c["act"] != "relu")
+
+    space = {"lr": LogUniform(1e-6, 1e-1), "units": IntUniform(1, 100),
+             "act": Choice(["tanh", "relu", "sigmoid"])}
+    r = coarse_to_fine(obj, space, stages=[(40, 1), (20, 2), (10, 3)], keep=0.2, rng=1)
+    for sp in r.spaces[1:]:
+        assert isinstance(sp["units"], IntUniform) and sp["units"].lo <= 20 <= sp["units"].hi
+        assert sp["units"].hi - sp["units"].lo < 99
+    assert all(type(x["config"]["units"]) is int for x in r)
+    assert r.spaces[2]["act"].options == ["relu"]  # the best fifth all used relu
+    assert all(x["config"]["act"] == "relu" for x in r if x["stage"] == 2)
+    assert r.best["config"]["act"] == "relu" and abs(r.best["config"]["units"] - 20) <= 5
+
+
 def test_narrowing_uses_the_best_fraction():
     records = [{"config": {"lr": lr}, "score": O.log_peak({"lr": lr}, None), "status": "ok"}
                for lr in (1e-6, 1e-5, 1e-4, 1e-3, 2e-3, 1e-2, 1e-1)]
@@ -259,9 +275,24 @@ def test_n_jobs_2_loky_matches_n_jobs_1():
     assert [x["score"] for x in a] == [x["score"] for x in b]
     pids = random_search(O.worker_pid, SPACE, 4, n_jobs=2, rng=0)
     assert os.getpid() not in {x["score"] for x in pids}  # ran in worker processes
-    threads = random_search(O.worker_threads, SPACE, 4, n_jobs=2, rng=0)
+
+
+def test_thread_budget_is_applied_inside_each_worker_trial():
+    pytest.importorskip("joblib")
     cores = len(os.sched_getaffinity(0))
-    assert {x["score"] for x in threads} == {float(max(1, cores // 2))}
+    before = fastnn.get_num_threads()
+    # grab_threads raises its worker's thread count by 3 after reading it: every later trial
+    # in that worker still starts at cores // n_jobs only if the search sets it per trial
+    r = random_search(O.grab_threads, SPACE, 8, n_jobs=2, rng=0)
+    assert [x["score"] for x in r] == [float(max(1, cores // 2))] * 8
+    assert len({x["seed"] for x in r}) == 8
+    e = random_search(O.grab_threads, SPACE, 4, n_jobs=2, rng=0, threads_per_trial=3)
+    assert [x["score"] for x in e] == [3.0] * 4
+    # in-process with an explicit budget: applied per trial, the caller's count restored
+    s = random_search(O.grab_threads, SPACE, 3, rng=0, threads_per_trial=1)
+    assert [x["score"] for x in s] == [1.0] * 3 and fastnn.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads_per_trial"):
+        random_search(O.grab_threads, SPACE, 2, threads_per_trial=0)
 
 
 def test_n_jobs_2_records_failures():
@@ -272,25 +303,86 @@ def test_n_jobs_2_records_failures():
     assert [x["error"] for x in r] == [x["error"] for x in s]
 
 
-def test_dask_distributed_cluster():
-    joblib = pytest.importorskip("joblib")
-    distributed = pytest.importorskip("distributed")
+_DASK_SCRIPT = """
+import json, logging, os, sys
+if __name__ == "__main__":
+    import distributed, joblib
+    from fastnn.search import LogUniform, coarse_to_fine, random_search
+    import _search_objectives as O
+    space = {"lr": LogUniform(1e-6, 1e-1), "units": LogUniform(1, 10)}
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, host="127.0.0.1") as cluster, \
-            distributed.Client(cluster) as client:
-        worker_pids = set(client.run(os.getpid).values())
+                                  host="127.0.0.1", dashboard_address=None,
+                                  silence_logs=logging.ERROR) as cluster, \\
+            distributed.Client(cluster, timeout=60) as client:
+        workers = sorted(client.run(os.getpid).values())
+        print(json.dumps({"workers": workers}), flush=True)
         with joblib.parallel_backend("dask"):
-            r = random_search(O.deterministic, SPACE, 6, rng=3)
-            pids = random_search(O.worker_pid, SPACE, 6, rng=3)
-            c = coarse_to_fine(O.log_peak, {"lr": LogUniform(1e-6, 1e-1)}, stages=[(12, 1), (6, 2)], rng=3)
-    assert len(worker_pids) == 2 and os.getpid() not in worker_pids
-    assert {x["score"] for x in pids} <= {float(p) for p in worker_pids}
-    local = random_search(O.deterministic, SPACE, 6, rng=3)
-    assert [x["score"] for x in r] == [x["score"] for x in local]
-    assert all(x["status"] == "ok" for x in r) and len(c) == 18
-    best0 = max((x for x in c if x["stage"] == 0), key=lambda x: x["score"])
-    assert c.spaces[1]["lr"].lo <= best0["config"]["lr"] <= c.spaces[1]["lr"].hi
-    assert c.spaces[1]["lr"].hi / c.spaces[1]["lr"].lo < 1e5
+            det = random_search(O.deterministic, space, 6, rng=3)
+            pids = random_search(O.worker_pid, space, 6, rng=3)
+            thr = random_search(O.grab_threads, space, 6, rng=3)
+            bad = random_search(O.sometimes_fails, {"lr": LogUniform(1e-7, 1.0)}, 8, rng=0)
+            c2f = coarse_to_fine(O.log_peak, {"lr": LogUniform(1e-6, 1e-1)}, stages=[(12, 1), (6, 2)], rng=3)
+    out = {"det": [x["score"] for x in det], "pids": [x["score"] for x in pids],
+           "threads": [x["score"] for x in thr], "bad": [[x["status"], x["error"]] for x in bad],
+           "stages": [x["stage"] for x in c2f], "c2f_best0": max((x for x in c2f if x["stage"] == 0),
+                                                               key=lambda x: x["score"])["config"]["lr"],
+           "space1": [c2f.spaces[1]["lr"].lo, c2f.spaces[1]["lr"].hi], "main": os.getpid()}
+    print(json.dumps(out), flush=True)
+"""
+
+
+def test_dask_distributed_cluster(tmp_path):
+    """The same calls, unchanged, inside joblib.parallel_backend("dask") on a real
+    dask.distributed.LocalCluster (two worker processes on loopback). It runs in its own
+    process group with a timeout, so a stuck cluster fails the test instead of hanging it."""
+    import json
+    import signal
+    import subprocess
+    import time
+    pytest.importorskip("joblib")
+    pytest.importorskip("dask")
+    pytest.importorskip("distributed")
+    script = tmp_path / "dask_search.py"
+    script.write_text(_DASK_SCRIPT)
+    here = Path(__file__).resolve().parent
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(fastnn.__file__).parents[1]), str(here)]))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=150)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the scheduler and worker processes with it
+        proc.communicate()
+        pytest.fail("the Dask search did not finish within 150 s")
+    assert proc.returncode == 0, err[-3000:]
+    lines = out.splitlines()
+    workers = json.loads(lines[0])["workers"]
+    res = json.loads(lines[1])
+    assert len(workers) == 2 and res["main"] not in workers
+    assert set(res["pids"]) <= {float(p) for p in workers}  # trials ran on the cluster's workers
+    local = random_search(O.deterministic, {"lr": LogUniform(1e-6, 1e-1), "units": LogUniform(1, 10)}, 6, rng=3)
+    assert res["det"] == [x["score"] for x in local]  # same seed, same configs and trial seeds
+    # per host: 2 workers x 1 thread on this machine -> cores // 2 each, re-applied every trial
+    assert res["threads"] == [float(max(1, len(os.sched_getaffinity(0)) // 2))] * 6
+    expect = random_search(O.sometimes_fails, {"lr": LogUniform(1e-7, 1.0)}, 8, rng=0)
+    assert res["bad"] == [[x["status"], x["error"]] for x in expect] and expect.failed
+    assert res["stages"] == [0] * 12 + [1] * 6
+    lo, hi = res["space1"]
+    assert lo <= res["c2f_best0"] <= hi and hi / lo < 1e5
+    deadline = time.monotonic() + 20  # the cluster closed: its worker processes are gone
+    while time.monotonic() < deadline and any(_alive(p) for p in workers):
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in workers)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def test_an_open_joblib_context_is_used_as_is():
@@ -303,6 +395,14 @@ def test_an_open_joblib_context_is_used_as_is():
         t = random_search(O.worker_pid, SPACE, 4, rng=0, n_jobs=2)
     assert fastnn.get_num_threads() == before  # threads share the process: no thread budget
     assert {x["score"] for x in t} == {float(os.getpid())}  # threads: same process, not loky
+    # threads share fastnn's global generator: the trials leave it alone (they get seed=),
+    # so the results match a sequential run and the caller's generator is untouched
+    fastnn.seed(5)
+    state = fastnn.get_rng().bit_generator.state
+    with joblib.parallel_config(backend="threading", n_jobs=2):
+        d = random_search(O.deterministic, SPACE, 6, rng=1, threads_per_trial=1)
+    assert fastnn.get_rng().bit_generator.state == state and fastnn.get_num_threads() == before
+    assert [x["score"] for x in d] == [x["score"] for x in random_search(O.deterministic, SPACE, 6, rng=1)]
     assert "joblib" in sys.modules
 
 
@@ -314,7 +414,9 @@ import _search_objectives as O
 if __name__ == "__main__":
     print("start", flush=True)
     r = random_search(O.slow, {"lr": LogUniform(1e-3, 1.0)}, 60, n_jobs=2, rng=0)
-    print("result", r.interrupted, len(r), all(x["status"] == "ok" for x in r), flush=True)
+    full = random_search(O.log_peak, {"lr": LogUniform(1e-3, 1.0)}, 60, rng=0)
+    prefix = [x["config"] for x in r] == [x["config"] for x in full[:len(r)]]
+    print("result", r.interrupted, len(r), all(x["status"] == "ok" for x in r), prefix, flush=True)
     again = random_search(O.slow, {"lr": LogUniform(1e-3, 1.0)}, 2, n_jobs=2, rng=0)
     print("again", len(again), flush=True)
 """
@@ -328,24 +430,32 @@ def test_ctrl_c_during_a_parallel_search_returns_partial_results(tmp_path):
     script = tmp_path / "interrupt_me.py"
     script.write_text(_INTERRUPT_SCRIPT)
     here = Path(__file__).resolve().parent
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(fastnn.__file__).parents[1]), str(here)]))
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env)
+    log = tmp_path / "trials.log"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(fastnn.__file__).parents[1]), str(here)]),
+               SEARCH_TRIAL_LOG=str(log))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
     try:
         assert proc.stdout.readline().strip() == "start"
-        time.sleep(3.0)  # a few 0.5 s trials finish on the two workers
+        deadline = time.monotonic() + 60  # however slow the pool is to start
+        while time.monotonic() < deadline and (not log.exists() or len(log.read_text().split()) < 4):
+            time.sleep(0.05)
+        time.sleep(0.3)  # the search has collected some finished trials
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)  # with its worker processes
+            proc.communicate()
     lines = out.splitlines()
     res = lines[0].split()
-    assert res[0] == "result" and res[1] == "True" and 0 < int(res[2]) < 60 and res[3] == "True"
+    assert res[0] == "result" and res[1] == "True" and 0 < int(res[2]) < 60 and res[3:] == ["True", "True"]
     assert lines[1] == "again 2"
 
 
-def test_cli_search_subcommand(tmp_path, capsys):
+def test_cli_search_subcommand(tmp_path, capsys, threads):
     pytest.importorskip("sklearn")
+    threads(1)  # tiny runs: one thread is fastest, and immune to a busy machine
     from fastnn.cli import main
     csv_path = tmp_path / "t.csv"
     assert main(["search", "--dataset", "digits", "--stages", "4:1,2:2", "--seed", "1",
@@ -382,13 +492,14 @@ def test_unshippable_objective_or_dead_worker_fails_trials_not_the_search():
     assert [x["status"] for x in again] == ["ok", "ok"]
 
 
-def test_example_search_mnist_quick(mnist_dir, tmp_path, monkeypatch, capsys):
+def test_example_search_mnist_quick(mnist_dir, tmp_path, monkeypatch, capsys, threads):
     import runpy
+    threads(1)  # tiny runs: one thread is fastest, and immune to a busy machine
     example = Path(__file__).resolve().parents[1] / "examples" / "search_mnist.py"
     monkeypatch.setattr(sys, "argv", [str(example), "--quick", "--data", str(mnist_dir),
                                       "--out", str(tmp_path)])
     runpy.run_path(str(example), run_name="__main__")
     out = capsys.readouterr().out
     assert "6 trials (0 failed)" in out and "best: lr" in out
-    assert "searched" in out and "hand-tuned" in out
+    assert "searched" in out and "hand-tuned" in out and "searched - hand-tuned" in out
     assert len(list(csv.DictReader(open(tmp_path / "trials.csv")))) == 6

@@ -216,6 +216,10 @@ def _check_n_jobs(n_jobs: Any) -> int:
     return int(n_jobs)
 
 
+def _check_threads(threads_per_trial: Any) -> Optional[int]:
+    return None if threads_per_trial is None else positive_int(threads_per_trial, "threads_per_trial")
+
+
 def _check_objective(objective: Any) -> None:
     if not callable(objective):
         raise TypeError(f"objective: expected a callable objective(config, budget) -> float, "
@@ -408,14 +412,21 @@ def _accepts_seed(objective: Callable[..., Any]) -> bool:
 
 
 def _run_trial(objective: Objective, config: Dict[str, Any], budget: Any, seed: int,
-               threads: Optional[int], pass_seed: bool) -> Dict[str, Any]:
+               threads: Any, pass_seed: bool) -> Dict[str, Any]:
     """Run one trial (in a worker, or in-process) -> {"score", "status", "error", "seconds"}.
-    Seeds fastnn's global generator with the trial's seed and, in a worker, sets its thread
-    budget; an exception or a non-finite score makes the trial "failed"."""
+    Sets the trial's thread budget (`threads`: an int, a _ThreadShare worked out here, on the
+    machine the trial runs on, or None to leave it), then seeds fastnn's global generator
+    with the trial's seed; an exception or a non-finite score makes the trial "failed".
+    A trial on a thread of the caller's own process (threading backend) touches neither:
+    they belong to the caller and to the trials beside it (it still gets `seed=`)."""
     import fastnn
+    shared = isinstance(threads, _ThreadShare) and threads.in_caller()
+    if isinstance(threads, _ThreadShare):
+        threads = threads.threads()
     if threads is not None:
         fastnn.set_num_threads(threads)
-    fastnn.seed(int(seed))
+    if not shared:
+        fastnn.seed(int(seed))
     t0 = time.perf_counter()
     score, status, error = float("nan"), "ok", None
     try:
@@ -429,6 +440,63 @@ def _run_trial(objective: Objective, config: Dict[str, Any], budget: Any, seed: 
     except Exception as e:  # the search goes on; KeyboardInterrupt is not an Exception
         status, error = "failed", f"{type(e).__name__}: {e}"
     return {"score": score, "status": status, "error": error, "seconds": time.perf_counter() - t0}
+
+
+class _ThreadShare:
+    """A trial's thread budget, worked out in the worker: the cores of the machine it runs on
+    // the number of trials running at once on that machine (`per_host`, by worker host, for
+    a Dask cluster; else `concurrency`). Trials in the caller's own process (threads, or a
+    cluster of threads) get None: they must not change the caller's thread count."""
+
+    def __init__(self, concurrency: int, per_host: Optional[Mapping[str, int]] = None,
+                 fixed: Optional[int] = None) -> None:
+        self.concurrency = max(1, int(concurrency))
+        self.per_host = dict(per_host or {})
+        self.fixed = fixed  # threads_per_trial, when the caller gave one
+        self.caller_pid = os.getpid()
+
+    def in_caller(self) -> bool:
+        return os.getpid() == self.caller_pid
+
+    def threads(self) -> Optional[int]:
+        if self.in_caller():
+            return None
+        if self.fixed is not None:
+            return self.fixed
+        n = self.per_host.get(_dask_worker_host() or "", self.concurrency) if self.per_host else self.concurrency
+        return max(1, _cores() // max(1, n))
+
+    def __repr__(self) -> str:
+        return f"_ThreadShare({self.concurrency}, {self.per_host}, fixed={self.fixed})"
+
+
+def _host(address: str) -> str:
+    """'tcp://10.0.0.5:40123' -> '10.0.0.5' (a Dask worker address without scheme and port)."""
+    return address.split("://", 1)[-1].rsplit(":", 1)[0]
+
+
+def _dask_worker_host() -> Optional[str]:
+    dist = sys.modules.get("distributed")
+    if dist is None:
+        return None
+    try:
+        return _host(dist.get_worker().address)
+    except Exception:  # not running inside a Dask worker
+        return None
+
+
+def _dask_per_host(backend: Any) -> Dict[str, int]:
+    """Worker threads per host of the Dask cluster behind a joblib backend ({} otherwise)."""
+    client = getattr(backend, "client", None)
+    if client is None or not hasattr(client, "ncores"):
+        return {}
+    try:
+        per: Dict[str, int] = {}
+        for addr, n in client.ncores().items():
+            per[_host(addr)] = per.get(_host(addr), 0) + int(n)
+        return per
+    except Exception:
+        return {}
 
 
 def _cores() -> int:
@@ -485,10 +553,9 @@ def _run_tasks(objective: Objective, tasks: List[Tuple[Dict[str, Any], Any, int]
     else:
         nj, backend = n_jobs, "loky"  # fork-safe: a plain fork after OpenMP ran deadlocks
     n_eff = max(1, int(joblib.effective_n_jobs(nj)))  # the open context's backend, else loky
-    threads = threads_per_trial or max(1, _cores() // n_eff)
     active = joblib.parallel.get_active_backend()[0] if backend is None else None
-    if getattr(active, "uses_threads", False):
-        threads = None  # trials share the caller's process: leave its thread count alone
+    # worked out in each worker; None (leave the count alone) in the caller's own process
+    threads = _ThreadShare(n_eff, _dask_per_host(active), threads_per_trial)
     while len(outcomes) < len(tasks):
         par = joblib.Parallel(n_jobs=nj, backend=backend, batch_size=1, return_as="generator")
         gen = par(joblib.delayed(_run_trial)(objective, c, b, s, threads, pass_seed)
@@ -563,13 +630,18 @@ def random_search(objective: Objective, space: Space, n_trials: int, n_jobs: int
     """`n_trials` configurations drawn from `space` (dict name -> Dimension), each scored by
     `objective(config, budget)` (also given `seed=` when it accepts one). Higher is better
     unless mode="min". `rng`: Generator, int seed or None (fastnn's global generator); the
-    same seed gives the same configs and per-trial seeds. n_jobs != 1 runs trials in joblib
-    worker processes (loky), each with fastnn.set_num_threads(cores // n_jobs); an open
-    joblib backend context (e.g. Dask) is used as is. Returns Results."""
+    same seed gives the same configs and per-trial seeds; each trial runs with fastnn seeded
+    by its own seed. n_jobs != 1 runs trials in joblib worker processes (loky); an open joblib
+    backend context (Dask, Ray, threading) is used as is. In a worker process every trial
+    first sets fastnn.set_num_threads(threads_per_trial, default: that machine's cores // the
+    trials running at once on it: n_jobs, or a Dask host's worker threads). A trial that
+    raises or returns a non-finite score is recorded "failed" with its error; Ctrl-C returns
+    the trials finished so far (`interrupted` True). Returns Results."""
     _check_objective(objective)
     space = _check_space(space)
     n_trials = positive_int(n_trials, "n_trials")
     n_jobs, mode = _check_n_jobs(n_jobs), _check_mode(mode)
+    threads_per_trial = _check_threads(threads_per_trial)
     gen = rng_or_default(rng)
     configs = [_sample(space, gen) for _ in range(n_trials)]
     seeds = _trial_seeds(gen, n_trials)
@@ -595,6 +667,7 @@ def grid_search(objective: Objective, grid: Mapping[str, Sequence[Any]], n_jobs:
             raise ValueError(f"grid[{k!r}]: expected a non-empty list of values, got an empty one")
         values[k] = [x.item() if isinstance(x, np.generic) else x for x in v]
     n_jobs, mode = _check_n_jobs(n_jobs), _check_mode(mode)
+    threads_per_trial = _check_threads(threads_per_trial)
     configs = [dict(zip(values, combo)) for combo in itertools.product(*values.values())]
     seeds = _trial_seeds(rng_or_default(rng), len(configs))
     results = Results(mode=mode, space={k: Choice(v) for k, v in values.items()})
@@ -636,6 +709,7 @@ def coarse_to_fine(objective: Objective, space: Space, stages: Sequence[Tuple[in
         plan.append((positive_int(st[0], f"stages[{i}] n_trials"), st[1]))
     keep = number(keep, "keep", lo=0.0, hi=1.0, lo_open=True)
     n_jobs, mode = _check_n_jobs(n_jobs), _check_mode(mode)
+    threads_per_trial = _check_threads(threads_per_trial)
     gen = rng_or_default(rng)
     results = Results(mode=mode, space=space)
     current = dict(space)
