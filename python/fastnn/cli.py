@@ -272,6 +272,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         return trainer.evaluate(xtr[n:], ytr[n:])["accuracy"]
 
     xtr, ytr, xva, yva = data()
+    cache.clear()  # the objective's closure is pickled for every trial: ship it without the data
     print(f"fastnn {fastnn.__version__}: coarse-to-fine over {space} for {args.model} on {args.dataset} "
           f"({len(xtr)} train / {len(xva)} held out), stages (trials, epochs) {stages}, n_jobs {args.n_jobs}")
     t0 = time.perf_counter()
