@@ -229,7 +229,8 @@ def test_layer_momentum_none_is_cumulative_average(rng):
     xs = [rng.standard_normal((5, 2)).astype(np.float32) for _ in range(4)]
     for x in xs:
         bn(x)
-    np.testing.assert_allclose(bn.running_mean, np.mean([x.mean(0) for x in xs], axis=0), rtol=1e-5)
+    np.testing.assert_allclose(bn.running_mean, np.mean([x.mean(0) for x in xs], axis=0), rtol=1e-5,
+                               atol=1e-6)
     np.testing.assert_allclose(bn.running_var, np.mean([x.var(0, ddof=1) for x in xs], axis=0),
                                rtol=1e-5)
 
