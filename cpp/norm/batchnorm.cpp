@@ -25,6 +25,7 @@ constexpr index_t kBlock = 2048;
 // ... or, in the column path, more than this many rows, before it is added to float64.
 constexpr index_t kRowBlock = 64;
 // Columns per tile in the column path: 3 x 4 AVX-512 registers (two sums and the shift).
+// A multiple of 16.
 constexpr index_t kCols = 64;
 
 // GCC/Clang vector extensions: one AVX-512 register at x86-64-v4, lowered to two or four
@@ -106,35 +107,64 @@ inline void row_sums(const float* a, const float* b, index_t n, float k, double&
 }
 
 // Column sums of rows [n0, n1) of the (N, D) view over columns [j0, j0 + w), added into
-// q1, q2 (float64). kW > 0 fixes the width so the accumulators stay in registers.
-template <bool kGrad, index_t kW>
-inline void column_tile(const float* a, const float* b, const float* k, double* q1, double* q2,
-                        index_t n0, index_t n1, index_t D, index_t j0, index_t w) {
-  constexpr index_t kMax = kW > 0 ? kW : kCols;
-  const index_t W = kW > 0 ? kW : w;
-  float kk[kMax];
-  for (index_t j = 0; j < W; ++j) kk[j] = k[j0 + j];
+// q1, q2 (float64). The full-width tile (kCols columns) keeps its sums in registers.
+template <bool kGrad>
+inline void column_tile_full(const float* a, const float* b, const float* k, double* q1,
+                             double* q2, index_t n0, index_t n1, index_t D, index_t j0) {
+  constexpr int V = int(kCols / 16);
+  v16f kk[V];
+#pragma GCC unroll 4
+  for (int v = 0; v < V; ++v) kk[v] = load16(k + j0 + 16 * v);
   for (index_t r0 = n0; r0 < n1; r0 += kRowBlock) {
     const index_t r1 = std::min(n1, r0 + kRowBlock);
-    float s1[kMax], s2[kMax];
-    for (index_t j = 0; j < W; ++j) s1[j] = s2[j] = 0.f;
+    v16f s1[V] = {}, s2[V] = {};
+    for (index_t n = r0; n < r1; ++n) {
+      const float* ra = a + n * D + j0;
+      const float* rb = kGrad ? b + n * D + j0 : nullptr;
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) {
+        if (kGrad) {
+          const v16f g = load16(ra + 16 * v);
+          s1[v] += g;
+          s2[v] += g * (load16(rb + 16 * v) - kk[v]);
+        } else {
+          const v16f d = load16(ra + 16 * v) - kk[v];
+          s1[v] += d;
+          s2[v] += d * d;
+        }
+      }
+    }
+    for (int v = 0; v < V; ++v)
+      for (int l = 0; l < 16; ++l) {
+        q1[j0 + 16 * v + l] += double(s1[v][l]);
+        q2[j0 + 16 * v + l] += double(s2[v][l]);
+      }
+  }
+}
+
+// The same for a narrower tile of w < kCols columns.
+template <bool kGrad>
+inline void column_tile(const float* a, const float* b, const float* k, double* q1, double* q2,
+                        index_t n0, index_t n1, index_t D, index_t j0, index_t w) {
+  for (index_t r0 = n0; r0 < n1; r0 += kRowBlock) {
+    const index_t r1 = std::min(n1, r0 + kRowBlock);
+    float s1[kCols] = {}, s2[kCols] = {};
     for (index_t n = r0; n < r1; ++n) {
       const float* ra = a + n * D + j0;
       const float* rb = kGrad ? b + n * D + j0 : nullptr;
 #pragma omp simd
-      for (index_t j = 0; j < W; ++j) {
+      for (index_t j = 0; j < w; ++j) {
         if (kGrad) {
-          const float g = ra[j];
-          s1[j] += g;
-          s2[j] += g * (rb[j] - kk[j]);
+          s1[j] += ra[j];
+          s2[j] += ra[j] * (rb[j] - k[j0 + j]);
         } else {
-          const float d = ra[j] - kk[j];
+          const float d = ra[j] - k[j0 + j];
           s1[j] += d;
           s2[j] += d * d;
         }
       }
     }
-    for (index_t j = 0; j < W; ++j) {
+    for (index_t j = 0; j < w; ++j) {
       q1[j0 + j] += double(s1[j]);
       q2[j0 + j] += double(s2[j]);
     }
@@ -173,8 +203,8 @@ void channel_sums(const float* a, const float* b, const float* k, double* sum1, 
     double* q2 = p2.data() + (n0 / nb) * D;
     index_t j0 = 0;
     for (; j0 + kCols <= D; j0 += kCols)
-      column_tile<kGrad, kCols>(a, b, kp, q1, q2, n0, n1, D, j0, kCols);
-    if (j0 < D) column_tile<kGrad, 0>(a, b, kp, q1, q2, n0, n1, D, j0, D - j0);
+      column_tile_full<kGrad>(a, b, kp, q1, q2, n0, n1, D, j0);
+    if (j0 < D) column_tile<kGrad>(a, b, kp, q1, q2, n0, n1, D, j0, D - j0);
   });
   for (index_t ch = 0; ch < nch; ++ch)
     for (index_t c = 0; c < C; ++c)
