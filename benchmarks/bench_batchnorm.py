@@ -8,9 +8,16 @@ a float64 NumPy computation before anything is timed.
 """
 from __future__ import annotations
 
+import os
+
+# NumPy's (and PyTorch's) BLAS threads busy-wait after each call and would steal the cores
+# being timed: keep the BLAS to one thread (fastnn and PyTorch's own OpenMP are set below).
+for _v in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
 import argparse
 import time
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
@@ -20,7 +27,8 @@ from fastnn import functional as F
 SHAPES = [(64, 64, 32, 32), (64, 256, 8, 8), (256, 1024)]
 
 
-def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
+def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 2) -> Tuple[float, float]:
+    """(median, best) wall time of fn() in seconds."""
     for _ in range(warmup):
         fn()
     times = []
@@ -28,7 +36,7 @@ def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 2) -> f
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+    return float(np.median(times)), float(np.min(times))
 
 
 def validate(x: np.ndarray, g: np.ndarray, b: np.ndarray, dy: np.ndarray) -> None:
@@ -60,7 +68,7 @@ def torch_times(x: np.ndarray, g: np.ndarray, b: np.ndarray, dy: np.ndarray, rep
         import torch.nn.functional as TF
     except ImportError:
         return None
-    torch.set_num_threads(threads)
+    torch.set_num_threads(threads)  # PyTorch's own OpenMP pool, same size as fastnn's
     c = x.shape[1]
     xt = torch.from_numpy(x).requires_grad_(True)
     gt = torch.from_numpy(g.copy()).requires_grad_(True)
@@ -83,14 +91,17 @@ def torch_times(x: np.ndarray, g: np.ndarray, b: np.ndarray, dy: np.ndarray, rep
 def main(argv: Optional[List[str]] = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
-    ap.add_argument("--threads", type=int, default=fastnn.get_num_threads())
+    ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     fastnn.set_num_threads(args.threads)
-    repeats = 7 if args.quick else 31
+    repeats = 9 if args.quick else 51
     rng = np.random.default_rng(0)
-    print(f"batch norm, float32, training mode, {args.threads} thread(s), median of {repeats}")
-    head = (f"{'shape':>18} {'fwd ms':>8} {'GB/s':>6} {'bwd ms':>8} {'GB/s':>6} "
-            f"{'torch fwd':>9} {'torch bwd':>9} {'x fwd':>6} {'x bwd':>6} {'x f+b':>6}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"batch norm, float32, training mode, {args.threads} thread(s), median of {repeats} "
+          f"(best in brackets); load average {load:.1f} on {os.cpu_count()} cores")
+    print("GB/s: compulsory traffic (forward 8 B, backward 12 B per element) / median time")
+    head = (f"{'shape':>18} {'fwd ms':>15} {'GB/s':>5} {'bwd ms':>15} {'GB/s':>5} {'f+b GB/s':>8} "
+            f"{'torch fwd':>9} {'torch bwd':>9} {'x fwd':>5} {'x bwd':>5} {'x f+b':>5}")
     print(head)
     for shape in SHAPES:
         c = shape[1]
@@ -101,15 +112,17 @@ def main(argv: Optional[List[str]] = None) -> None:
         validate(x, g, b, dy)
         rm, rv = np.zeros(c, np.float32), np.ones(c, np.float32)
         y, sm, si = F.batch_norm(x, g, b, rm, rv)
-        tf = median_seconds(lambda: F.batch_norm(x, g, b, rm, rv), repeats)
-        tb = median_seconds(lambda: F.batch_norm_backward(dy, x, g, sm, si), repeats)
+        tf, tf_best = median_seconds(lambda: F.batch_norm(x, g, b, rm, rv), repeats)
+        tb, tb_best = median_seconds(lambda: F.batch_norm_backward(dy, x, g, sm, si), repeats)
         nbytes = x.size * 4
-        row = (f"{str(shape):>18} {tf * 1e3:8.3f} {2 * nbytes / tf / 1e9:6.1f} "
-               f"{tb * 1e3:8.3f} {3 * nbytes / tb / 1e9:6.1f}")
+        row = (f"{str(shape):>18} {tf * 1e3:6.3f} ({tf_best * 1e3:6.3f}) {2 * nbytes / tf / 1e9:5.1f} "
+               f"{tb * 1e3:6.3f} ({tb_best * 1e3:6.3f}) {3 * nbytes / tb / 1e9:5.1f} "
+               f"{5 * nbytes / (tf + tb) / 1e9:8.1f}")
         tt = torch_times(x, g, b, dy, repeats, args.threads)
         if tt is not None:
-            row += (f" {tt[0] * 1e3:9.3f} {tt[1] * 1e3:9.3f} {tt[0] / tf:6.2f} {tt[1] / tb:6.2f}"
-                    f" {(tt[0] + tt[1]) / (tf + tb):6.2f}")
+            (ttf, _), (ttb, _) = tt
+            row += (f" {ttf * 1e3:9.3f} {ttb * 1e3:9.3f} {ttf / tf:5.2f} {ttb / tb:5.2f}"
+                    f" {(ttf + ttb) / (tf + tb):5.2f}")
         else:
             row += "  (PyTorch not installed)"
         print(row)

@@ -229,7 +229,8 @@ def test_layer_momentum_none_is_cumulative_average(rng):
     xs = [rng.standard_normal((5, 2)).astype(np.float32) for _ in range(4)]
     for x in xs:
         bn(x)
-    np.testing.assert_allclose(bn.running_mean, np.mean([x.mean(0) for x in xs], axis=0), rtol=1e-5)
+    np.testing.assert_allclose(bn.running_mean, np.mean([x.mean(0) for x in xs], axis=0), rtol=1e-5,
+                               atol=1e-6)
     np.testing.assert_allclose(bn.running_var, np.mean([x.var(0, ddof=1) for x in xs], axis=0),
                                rtol=1e-5)
 
@@ -357,3 +358,58 @@ def test_bad_inputs(rng):
                               np.ones(3, np.float32), True)
     with pytest.raises(TypeError):
         _C.batchnorm_forward_train(x.astype(np.float64), None, None, None, None, 0.1, 1e-5)
+
+
+def test_rejected_batch_changes_nothing():
+    bn = fastnn.BatchNorm2d(3)
+    before = bn.state_dict()
+    with pytest.raises(ValueError, match=r"more than 1 value per channel.*\(1, 3, 1, 1\)"):
+        bn(np.ones((1, 3, 1, 1), np.float32))
+    for k, v in bn.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+def test_gamma_init_and_rng():
+    bn = fastnn.BatchNorm2d(4, init="zeros")              # zero-init gamma (residual blocks)
+    np.testing.assert_array_equal(bn.weight.data, 0)
+    np.testing.assert_array_equal(bn.bias.data, 0)
+    a = fastnn.BatchNorm1d(6, init="normal", rng=np.random.default_rng(3))
+    b = fastnn.BatchNorm1d(6, init="normal", rng=np.random.default_rng(3))
+    np.testing.assert_array_equal(a.weight.data, b.weight.data)
+    c = fastnn.BatchNorm1d(6, init=lambda shape, rng=None: np.full(shape, 2.0))
+    np.testing.assert_array_equal(c.weight.data, 2.0)
+    np.testing.assert_array_equal(fastnn.BatchNorm1d(6).weight.data, 1.0)   # PyTorch's default
+    with pytest.raises(ValueError, match="init"):
+        fastnn.BatchNorm1d(6, init="nope")
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_matches_torch_batchnorm1d_layer(affine, rng):
+    torch = pytest.importorskip("torch")
+    tbn = torch.nn.BatchNorm1d(7, affine=affine)
+    bn = fastnn.BatchNorm1d(7, affine=affine)
+    for _ in range(3):
+        x = (rng.standard_normal((10, 7)) * 3 - 1).astype(np.float32)
+        dy = rng.standard_normal(x.shape).astype(np.float32)
+        xt = torch.from_numpy(x).requires_grad_(True)
+        tbn(xt).backward(torch.from_numpy(dy))
+        y = bn(x)
+        dx = bn.backward(dy)
+        np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-4, atol=1e-5)
+    assert list(bn.state_dict()) == list(tbn.state_dict())
+    for k, v in tbn.state_dict().items():
+        np.testing.assert_allclose(bn.state_dict()[k], v.numpy(), rtol=1e-5, atol=1e-6)
+    tbn.eval()
+    bn.eval()
+    x = rng.standard_normal((3, 7)).astype(np.float32)
+    np.testing.assert_allclose(bn(x), tbn(torch.from_numpy(x)).detach().numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_layer_gradient_check(rng):
+    from fastnn.diagnostics import gradient_check
+    model = fastnn.Sequential(fastnn.Conv2d(2, 3, 3, padding=1, bias=False, rng=rng),
+                              fastnn.BatchNorm2d(3), fastnn.Tanh(), fastnn.Flatten(),
+                              fastnn.Linear(3 * 9 * 11, 4, bias=False, rng=rng), fastnn.BatchNorm1d(4))
+    # (a bias right before batch norm has an exactly zero gradient: nothing to check)
+    x = rng.standard_normal((5, 2, 9, 11)).astype(np.float32)
+    assert gradient_check(model, x, eps=1e-2, rng=np.random.default_rng(0), max_entries=25) < 2e-2

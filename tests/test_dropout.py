@@ -84,3 +84,26 @@ def test_bad_arguments():
         F.dropout_backward(np.ones(3), np.ones(4))
     with pytest.raises(TypeError, match="x"):
         fastnn.Dropout(0.5)(np.ones(3, np.int32))
+
+
+def test_reference_gradient_by_centred_differences(rng):
+    x = rng.standard_normal((4, 6))
+    mask = np.where(rng.random(x.shape) >= 0.4, 1 / 0.6, 0.0)
+    dy = rng.standard_normal(x.shape)
+    h = 1e-6
+    num = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[i] += h
+        xm[i] -= h
+        num[i] = ((R.dropout(xp, mask) * dy).sum() - (R.dropout(xm, mask) * dy).sum()) / (2 * h)
+    np.testing.assert_allclose(F.dropout_backward(dy, mask), num, rtol=1e-6, atol=1e-6)
+
+
+def test_same_masks_at_one_and_two_threads(threads):
+    x = np.ones((64, 3, 8, 8), np.float32)
+    out = []
+    for n in (1, 2):
+        threads(n)
+        out.append(fastnn.Dropout(0.3, rng=9)(x))
+    np.testing.assert_array_equal(out[0], out[1])

@@ -206,3 +206,47 @@ def test_lsuv_bad_arguments():
         fastnn.init.lsuv(fastnn.Linear(3, 2, rng=rng), np.ones((4, 3), np.float32), tol=0)
     with pytest.raises(ValueError, match="x"):
         fastnn.init.lsuv(fastnn.Linear(3, 2, rng=rng), np.ones((4, 5), np.float32))
+
+
+def test_lsuv_real_convolutions_lenet():
+    from fastnn.models import lenet
+    rng = np.random.default_rng(5)
+    model = lenet((1, 12, 12), 10, rng=rng)
+    x = rng.random((48, 1, 12, 12)).astype(np.float32)
+    records = fastnn.init.lsuv(model, x, tol=0.05, rng=np.random.default_rng(6))
+    assert [r[0] for r in records] == ["0", "3", "7", "9"]
+    assert all(np.isfinite(b) and abs(a - 1) < 0.05 for _, b, a in records)
+    outs = _layer_outputs(model, x)
+    for name, _, after in records:
+        assert abs(np.var(outs[name], dtype=np.float64) - 1) < 0.05, name
+    # the orthogonal start survives the rescaling: rows of the flattened conv weight orthogonal
+    w = model[3].weight.data.reshape(32, -1).astype(np.float64)
+    gram = w @ w.T
+    np.testing.assert_allclose(gram / gram[0, 0], np.eye(32), atol=1e-4)
+
+
+@pytest.mark.parametrize("make", [
+    lambda init, rng: fastnn.Linear(30, 20, init=init, rng=rng),
+    lambda init, rng: fastnn.Conv2d(4, 6, 3, init=init, rng=rng),
+    lambda init, rng: fastnn.Maxout(12, 5, init=init, rng=rng),
+    lambda init, rng: fastnn.BatchNorm2d(8, init=init, rng=rng),
+])
+def test_weight_owning_layers_take_init_and_rng(make):
+    a = make("he_normal", np.random.default_rng(11))
+    b = make("he_normal", np.random.default_rng(11))
+    np.testing.assert_array_equal(a.weight.data, b.weight.data)
+    np.testing.assert_array_equal(a.weight.data,
+                                  I.he_normal(a.weight.shape, rng=np.random.default_rng(11)))
+    c = make(lambda shape, rng=None: np.full(shape, 0.5), None)
+    np.testing.assert_array_equal(c.weight.data, 0.5)
+    with pytest.raises(ValueError, match="init"):
+        make("nope", None)
+
+
+def test_default_init_is_pytorchs():
+    fi = 4 * 3 * 3
+    conv = fastnn.Conv2d(4, 600, 3, rng=np.random.default_rng(0))
+    bound = 1 / math.sqrt(fi)
+    for p in (conv.weight.data, conv.bias.data):
+        assert np.abs(p).max() <= bound and np.abs(p).max() > 0.95 * bound
+    assert abs(conv.weight.data.var() / (bound ** 2 / 3) - 1) < 0.03

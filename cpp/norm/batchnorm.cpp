@@ -1,105 +1,179 @@
-// Batch normalization kernels, two streaming passes each: (1) per-channel float64 sums, the
-// data read in memory order; (2) one fused element-wise pass (y = (x - mean)*scale + shift,
-// or dx = a*dy + b*(x - mean) + c). Gathering a channel's rows instead (stride C*H*W floats,
-// often a power of two) was 3-4x slower: the rows collide in the same cache sets.
+// Batch normalization kernels, two streaming passes each, both in memory order: (1) per-channel
+// sums; (2) one fused element-wise pass (y = (x - mean)*scale + shift, or
+// dx = a*dy + b*(x - mean) + c). Gathering a channel's rows instead (stride C*H*W floats, often
+// a power of two) was 3-4x slower: the rows collide in the same cache sets. Walking pass (2)
+// backwards to reuse the cache pass (1) left behind gained nothing measurable.
+//
+// Sums: float32 SIMD lanes over short fixed blocks (at most kBlock values per lane group),
+// each block added to a float64 total, all shifted by a per-channel constant k so that the
+// one-pass variance does not cancel when |mean| >> std. Block boundaries and the order of
+// every addition depend on the shape only, so results do not depend on the thread count.
 #include "norm/batchnorm.h"
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 namespace fastnn {
 namespace {
 
-// Planes (S = H*W) with at least this many floats are summed row by row; smaller ones
-// (S = 1 for 2-d input) by columns of the (N, C*S) view.
-constexpr index_t kRowMin = 32;
-// float64 accumulators per running sum in a row: 2 AVX-512 registers per sum.
-constexpr index_t kLanes = 16;
-// Columns per block when summing columns: 2 x 64 float64 accumulators fill 16 AVX-512
-// registers when the width is a compile-time constant.
-constexpr index_t kColBlock = 64;
+// Planes (S = H*W) with at least this many floats are summed row by row; smaller ones (S = 1
+// for 2-d input, 7x7 maps, ...) by columns of the (N, C*S) view.
+constexpr index_t kRowMin = 64;
+// A float32 partial sum never covers more than this many values of a row (64 per lane)...
+constexpr index_t kBlock = 2048;
+// ... or, in the column path, more than this many rows, before it is added to float64.
+constexpr index_t kRowBlock = 64;
+// Columns per tile in the column path: 3 x 4 AVX-512 registers (two sums and the shift).
+// A multiple of 16.
+constexpr index_t kCols = 64;
 
-// Forward sums of d = a - k: (sum d, sum d^2). Backward sums (kGrad) of a = dy, b = x:
-// (sum dy, sum dy * (x - k)) with k the mean. The shift k (the channel's first value in the
-// forward) keeps the one-pass variance accurate when |mean| >> std.
+// GCC/Clang vector extensions: one AVX-512 register at x86-64-v4, lowered to two or four
+// narrower ones at v3 / v2, with the same arithmetic (and so the same results) everywhere.
+typedef float v16f __attribute__((vector_size(64)));
+typedef float v8f __attribute__((vector_size(32)));
+typedef float v4f __attribute__((vector_size(16)));
+
+inline v16f load16(const float* p) {
+  v16f v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// Sum of the 16 lanes in a fixed pairwise tree.
+inline float hsum(v16f v) {
+  const v8f a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+                __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+  const v4f b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
+  return (b[0] + b[2]) + (b[1] + b[3]);
+}
+
+// Sums over one row of n values. Forward (kGrad false): d = a - k, (sum d, sum d^2).
+// Backward (kGrad true): a = dy, b = x, k = mean: (sum dy, sum dy * (x - mean)).
 template <bool kGrad>
-inline void row_sums(const float* a, const float* b, index_t n, double k, double& out1,
+inline void row_sums(const float* a, const float* b, index_t n, float k, double& out1,
                      double& out2) {
-  double s1[kLanes] = {}, s2[kLanes] = {};
-  index_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-#pragma omp simd
-    for (index_t j = 0; j < kLanes; ++j) {
+  double t1 = 0.0, t2 = 0.0;
+  const v16f kv = v16f{} + k;
+  for (index_t i0 = 0; i0 < n; i0 += kBlock) {
+    const index_t m = std::min(kBlock, n - i0);
+    const float* pa = a + i0;
+    const float* pb = kGrad ? b + i0 : nullptr;
+    v16f s1 = {}, s2 = {}, u1 = {}, u2 = {};
+    index_t i = 0;
+    for (; i + 32 <= m; i += 32) {
       if (kGrad) {
-        const double g = double(a[i + j]);
-        s1[j] += g;
-        s2[j] += g * (double(b[i + j]) - k);
+        const v16f g0 = load16(pa + i), g1 = load16(pa + i + 16);
+        s1 += g0;
+        u1 += g1;
+        s2 += g0 * (load16(pb + i) - kv);
+        u2 += g1 * (load16(pb + i + 16) - kv);
       } else {
-        const double d = double(a[i + j]) - k;
-        s1[j] += d;
-        s2[j] += d * d;
+        const v16f d0 = load16(pa + i) - kv, d1 = load16(pa + i + 16) - kv;
+        s1 += d0;
+        u1 += d1;
+        s2 += d0 * d0;
+        u2 += d1 * d1;
       }
     }
-  }
-  double t1 = 0.0, t2 = 0.0;
-  for (; i < n; ++i) {
-    if (kGrad) {
-      const double g = double(a[i]);
-      t1 += g;
-      t2 += g * (double(b[i]) - k);
-    } else {
-      const double d = double(a[i]) - k;
-      t1 += d;
-      t2 += d * d;
+    if (i + 16 <= m) {
+      if (kGrad) {
+        const v16f g0 = load16(pa + i);
+        s1 += g0;
+        s2 += g0 * (load16(pb + i) - kv);
+      } else {
+        const v16f d0 = load16(pa + i) - kv;
+        s1 += d0;
+        s2 += d0 * d0;
+      }
+      i += 16;
     }
-  }
-  for (index_t j = 0; j < kLanes; ++j) {
-    t1 += s1[j];
-    t2 += s2[j];
+    float r1 = hsum(s1 + u1), r2 = hsum(s2 + u2);
+    for (; i < m; ++i) {
+      if (kGrad) {
+        r1 += pa[i];
+        r2 += pa[i] * (pb[i] - k);
+      } else {
+        const float d = pa[i] - k;
+        r1 += d;
+        r2 += d * d;
+      }
+    }
+    t1 += double(r1);
+    t2 += double(r2);
   }
   out1 = t1;
   out2 = t2;
 }
 
-// Column sums of rows [n0, n1) over columns [j0, j0 + w) of the (N, D) view into q1, q2
-// (overwritten). kW > 0 fixes the width at compile time so the accumulators live in registers.
-template <bool kGrad, index_t kW>
-inline void column_block(const float* a, const float* b, const double* k, double* q1,
-                         double* q2, index_t n0, index_t n1, index_t D, index_t j0, index_t w) {
-  constexpr index_t kMax = kW > 0 ? kW : kColBlock;
-  const index_t W = kW > 0 ? kW : w;
-  double s1[kMax], s2[kMax], kk[kMax];
-  for (index_t j = 0; j < W; ++j) {
-    s1[j] = s2[j] = 0.0;
-    kk[j] = k[j0 + j];
-  }
-  for (index_t n = n0; n < n1; ++n) {
-    const float* ra = a + n * D + j0;
-    const float* rb = kGrad ? b + n * D + j0 : nullptr;
-#pragma omp simd
-    for (index_t j = 0; j < W; ++j) {
-      if (kGrad) {
-        const double g = double(ra[j]);
-        s1[j] += g;
-        s2[j] += g * (double(rb[j]) - kk[j]);
-      } else {
-        const double d = double(ra[j]) - kk[j];
-        s1[j] += d;
-        s2[j] += d * d;
+// Column sums of rows [n0, n1) of the (N, D) view over columns [j0, j0 + w), added into
+// q1, q2 (float64). The full-width tile (kCols columns) keeps its sums in registers.
+template <bool kGrad>
+inline void column_tile_full(const float* a, const float* b, const float* k, double* q1,
+                             double* q2, index_t n0, index_t n1, index_t D, index_t j0) {
+  constexpr int V = int(kCols / 16);
+  v16f kk[V];
+#pragma GCC unroll 4
+  for (int v = 0; v < V; ++v) kk[v] = load16(k + j0 + 16 * v);
+  for (index_t r0 = n0; r0 < n1; r0 += kRowBlock) {
+    const index_t r1 = std::min(n1, r0 + kRowBlock);
+    v16f s1[V] = {}, s2[V] = {};
+    for (index_t n = r0; n < r1; ++n) {
+      const float* ra = a + n * D + j0;
+      const float* rb = kGrad ? b + n * D + j0 : nullptr;
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) {
+        if (kGrad) {
+          const v16f g = load16(ra + 16 * v);
+          s1[v] += g;
+          s2[v] += g * (load16(rb + 16 * v) - kk[v]);
+        } else {
+          const v16f d = load16(ra + 16 * v) - kk[v];
+          s1[v] += d;
+          s2[v] += d * d;
+        }
       }
     }
+    for (int v = 0; v < V; ++v)
+      for (int l = 0; l < 16; ++l) {
+        q1[j0 + 16 * v + l] += double(s1[v][l]);
+        q2[j0 + 16 * v + l] += double(s2[v][l]);
+      }
   }
-  for (index_t j = 0; j < W; ++j) {
-    q1[j0 + j] = s1[j];
-    q2[j0 + j] = s2[j];
+}
+
+// The same for a narrower tile of w < kCols columns.
+template <bool kGrad>
+inline void column_tile(const float* a, const float* b, const float* k, double* q1, double* q2,
+                        index_t n0, index_t n1, index_t D, index_t j0, index_t w) {
+  for (index_t r0 = n0; r0 < n1; r0 += kRowBlock) {
+    const index_t r1 = std::min(n1, r0 + kRowBlock);
+    float s1[kCols] = {}, s2[kCols] = {};
+    for (index_t n = r0; n < r1; ++n) {
+      const float* ra = a + n * D + j0;
+      const float* rb = kGrad ? b + n * D + j0 : nullptr;
+#pragma omp simd
+      for (index_t j = 0; j < w; ++j) {
+        if (kGrad) {
+          s1[j] += ra[j];
+          s2[j] += ra[j] * (rb[j] - k[j0 + j]);
+        } else {
+          const float d = ra[j] - k[j0 + j];
+          s1[j] += d;
+          s2[j] += d * d;
+        }
+      }
+    }
+    for (index_t j = 0; j < w; ++j) {
+      q1[j0 + j] += double(s1[j]);
+      q2[j0 + j] += double(s2[j]);
+    }
   }
 }
 
 // Per-channel sums over N and S into sum1, sum2 (C each, overwritten); k (C) is the shift.
-// Every partial sum covers a fixed range and is combined in a fixed order, so the result
-// does not depend on the thread count.
 template <bool kGrad>
-void channel_sums(const float* a, const float* b, const double* k, double* sum1, double* sum2,
+void channel_sums(const float* a, const float* b, const float* k, double* sum1, double* sum2,
                   index_t N, index_t C, index_t S) {
   const index_t D = C * S;
   std::fill(sum1, sum1 + C, 0.0);
@@ -107,8 +181,8 @@ void channel_sums(const float* a, const float* b, const double* k, double* sum1,
   if (S >= kRowMin) {
     std::vector<double> r1(N * C), r2(N * C);
     parallel_chunks(N * C, std::max<index_t>(1, kElemGrain / S), [&](index_t q0, index_t q1) {
-      for (index_t r = q0; r < q1; ++r)
-        row_sums<kGrad>(a + r * S, kGrad ? b + r * S : nullptr, S, k[r % C], r1[r], r2[r]);
+      for (index_t r = q0, c = q0 % C; r < q1; ++r, c = c + 1 == C ? 0 : c + 1)
+        row_sums<kGrad>(a + r * S, kGrad ? b + r * S : nullptr, S, k[c], r1[r], r2[r]);
     });
     for (index_t n = 0; n < N; ++n)
       for (index_t c = 0; c < C; ++c) {
@@ -117,42 +191,38 @@ void channel_sums(const float* a, const float* b, const double* k, double* sum1,
       }
     return;
   }
-  // Column sums over fixed blocks of rows; at most 64 blocks and 2^18 partial values.
-  const index_t max_chunks = std::max<index_t>(1, std::min<index_t>(64, (index_t(1) << 18) / std::max<index_t>(D, 1)));
-  const index_t nb = std::max(ceil_div(kElemGrain, std::max<index_t>(D, 1)), ceil_div(N, max_chunks));
+  // Column sums over fixed blocks of rows (at most 64 blocks), one float64 row per block.
+  const index_t nb = std::max(ceil_div(kElemGrain, std::max<index_t>(D, 1)), ceil_div(N, 64));
   const index_t nch = ceil_div(N, nb);
-  std::vector<double> p1(nch * D), p2(nch * D), kc(D);
-  for (index_t j = 0; j < D; ++j) kc[j] = k[j / S];
-  const double* kp = kc.data();
+  std::vector<double> p1(nch * D, 0.0), p2(nch * D, 0.0);
+  std::vector<float> kc(D);
+  for (index_t c = 0; c < C; ++c) std::fill_n(kc.data() + c * S, S, k[c]);
+  const float* kp = kc.data();
   parallel_chunks(N, nb, [&](index_t n0, index_t n1) {
     double* q1 = p1.data() + (n0 / nb) * D;
     double* q2 = p2.data() + (n0 / nb) * D;
     index_t j0 = 0;
-    for (; j0 + kColBlock <= D; j0 += kColBlock)
-      column_block<kGrad, kColBlock>(a, b, kp, q1, q2, n0, n1, D, j0, kColBlock);
-    if (j0 < D) column_block<kGrad, 0>(a, b, kp, q1, q2, n0, n1, D, j0, D - j0);
+    for (; j0 + kCols <= D; j0 += kCols)
+      column_tile_full<kGrad>(a, b, kp, q1, q2, n0, n1, D, j0);
+    if (j0 < D) column_tile<kGrad>(a, b, kp, q1, q2, n0, n1, D, j0, D - j0);
   });
-  for (index_t j = 0; j < D; ++j) {
-    double t1 = 0.0, t2 = 0.0;
-    for (index_t ch = 0; ch < nch; ++ch) {
-      t1 += p1[ch * D + j];
-      t2 += p2[ch * D + j];
-    }
-    sum1[j / S] += t1;
-    sum2[j / S] += t2;
-  }
+  for (index_t ch = 0; ch < nch; ++ch)
+    for (index_t c = 0; c < C; ++c)
+      for (index_t s = 0; s < S; ++s) {
+        sum1[c] += p1[ch * D + c * S + s];
+        sum2[c] += p2[ch * D + c * S + s];
+      }
 }
 
-// y = (x - mean[c]) * scale[c] + shift[c]; with dy given (kGrad): y = scale*dy + shift2*(x -
-// mean) + shift, i.e. dx = a*dy + b*(x - mean) + c. Element-wise, any partition.
+// y = (x - mean[c]) * p[c] + q[c]; with dy (kGrad): y = p*dy + q*(x - mean) + r.
+// Element-wise, any partition.
 template <bool kGrad>
 void apply_channels(const float* dy, const float* x, float* y, const float* mean,
                     const float* p, const float* q, const float* r, index_t N, index_t C,
                     index_t S) {
   if (S >= kRowMin) {
     parallel_chunks(N * C, std::max<index_t>(1, kElemGrain / S), [&](index_t r0, index_t r1) {
-      for (index_t row = r0; row < r1; ++row) {
-        const index_t c = row % C;
+      for (index_t row = r0, c = r0 % C; row < r1; ++row, c = c + 1 == C ? 0 : c + 1) {
         const float m = mean[c], pc = p[c], qc = q[c];
         const float* xr = x + row * S;
         float* yr = y + row * S;
@@ -169,18 +239,18 @@ void apply_channels(const float* dy, const float* x, float* y, const float* mean
     });
     return;
   }
-  // Small planes: expand the per-channel constants to one per column of the (N, C*S) view.
+  // Small planes: the per-channel constants expanded to one per column of the (N, C*S) view.
   const index_t D = C * S;
   std::vector<float> mc(D), pcv(D), qcv(D), rcv(kGrad ? D : 0);
-  for (index_t j = 0; j < D; ++j) {
-    mc[j] = mean[j / S];
-    pcv[j] = p[j / S];
-    qcv[j] = q[j / S];
-    if (kGrad) rcv[j] = r[j / S];
+  for (index_t c = 0; c < C; ++c) {
+    std::fill_n(mc.data() + c * S, S, mean[c]);
+    std::fill_n(pcv.data() + c * S, S, p[c]);
+    std::fill_n(qcv.data() + c * S, S, q[c]);
+    if (kGrad) std::fill_n(rcv.data() + c * S, S, r[c]);
   }
   const float *mp = mc.data(), *pp = pcv.data(), *qp = qcv.data(), *rp = rcv.data();
-  parallel_chunks(N, std::max<index_t>(1, kElemGrain / std::max<index_t>(D, 1)),
-                  [&](index_t n0, index_t n1) {
+  const index_t nb = std::max(ceil_div(kElemGrain, std::max<index_t>(D, 1)), ceil_div(N, 64));
+  parallel_chunks(N, nb, [&](index_t n0, index_t n1) {
     for (index_t n = n0; n < n1; ++n) {
       const float* xr = x + n * D;
       float* yr = y + n * D;
@@ -204,27 +274,32 @@ void batchnorm_forward_train(const float* x, const float* gamma, const float* be
                              float momentum, float eps) {
   FASTNN_CHECK(N * S >= 2, "batchnorm_forward_train: expected more than one value per channel");
   const double M = double(N) * double(S);
-  std::vector<double> k(C), s1(C), s2(C);
-  for (index_t c = 0; c < C; ++c) k[c] = double(x[c * S]);
+  std::vector<float> k(C);
+  std::vector<double> s1(C), s2(C);
+  for (index_t c = 0; c < C; ++c) k[c] = x[c * S];
   channel_sums<false>(x, nullptr, k.data(), s1.data(), s2.data(), N, C, S);
-  std::vector<float> mean(C), scale(C), shift(C);
+  // Division-free and branch-free per channel, so the loop vectorizes (C can be large).
+  const double inv_m = 1.0 / M, unbias = M / (M - 1.0), mom = momentum;
+  std::vector<float> scale(C), shift(C);
+  std::vector<double> var(C);
+#pragma omp simd
   for (index_t c = 0; c < C; ++c) {
-    const double d = s1[c] / M;
-    const double var = std::max(s2[c] / M - d * d, 0.0);
-    const double mu = k[c] + d;
-    const double invstd = 1.0 / std::sqrt(var + double(eps));
-    save_mean[c] = float(mu);
+    const double d = s1[c] * inv_m;
+    const double v = std::max(s2[c] * inv_m - d * d, 0.0);
+    const double invstd = 1.0 / std::sqrt(v + double(eps));
+    var[c] = v;
+    save_mean[c] = float(double(k[c]) + d);
     save_invstd[c] = float(invstd);
-    if (running_mean)
-      running_mean[c] = float((1.0 - momentum) * double(running_mean[c]) + momentum * mu);
-    if (running_var)
-      running_var[c] = float((1.0 - momentum) * double(running_var[c]) +
-                             momentum * var * M / (M - 1.0));
-    mean[c] = float(mu);
     scale[c] = float((gamma ? double(gamma[c]) : 1.0) * invstd);
     shift[c] = beta ? beta[c] : 0.f;
   }
-  apply_channels<false>(nullptr, x, y, mean.data(), scale.data(), shift.data(), nullptr, N, C, S);
+  if (running_mean)
+    for (index_t c = 0; c < C; ++c)
+      running_mean[c] = float((1.0 - mom) * double(running_mean[c]) + mom * (double(k[c]) + s1[c] * inv_m));
+  if (running_var)
+    for (index_t c = 0; c < C; ++c)
+      running_var[c] = float((1.0 - mom) * double(running_var[c]) + mom * var[c] * unbias);
+  apply_channels<false>(nullptr, x, y, save_mean, scale.data(), shift.data(), nullptr, N, C, S);
 }
 
 void batchnorm_forward_eval(const float* x, const float* gamma, const float* beta,
@@ -247,10 +322,11 @@ void batchnorm_backward(const float* dy, const float* x, const float* gamma,
                         float* dgamma, float* dbeta, index_t N, index_t C, index_t S,
                         bool training) {
   const double M = double(N) * double(S);
-  std::vector<double> m(C), s1(C), s2(C);
-  for (index_t c = 0; c < C; ++c) m[c] = double(save_mean[c]);
-  channel_sums<true>(dy, x, m.data(), s1.data(), s2.data(), N, C, S);
+  std::vector<double> s1(C), s2(C);
+  channel_sums<true>(dy, x, save_mean, s1.data(), s2.data(), N, C, S);
+  const double inv_m = training && M > 0 ? 1.0 / M : 0.0;
   std::vector<float> a(C), b(C), cc(C);
+#pragma omp simd
   for (index_t c = 0; c < C; ++c) {
     const double is = double(save_invstd[c]);
     const double g = gamma ? double(gamma[c]) : 1.0;
@@ -258,8 +334,8 @@ void batchnorm_backward(const float* dy, const float* x, const float* gamma,
     dgamma[c] = float(s2[c] * is);
     a[c] = float(g * is);
     // invstd/M * (M*g*dy - g*sum(dy) - xhat*g*sum(dy*xhat)), expanded per channel.
-    b[c] = training && M > 0 ? float(-g * is * is * is * s2[c] / M) : 0.f;
-    cc[c] = training && M > 0 ? float(-g * is * s1[c] / M) : 0.f;
+    b[c] = float(-g * is * is * is * s2[c] * inv_m);
+    cc[c] = float(-g * is * s1[c] * inv_m);
   }
   apply_channels<true>(dy, x, dx, save_mean, a.data(), b.data(), cc.data(), N, C, S);
 }

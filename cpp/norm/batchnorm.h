@@ -1,6 +1,6 @@
 // Batch normalization (PyTorch's numerics) over x viewed as (N, C, S): S = H*W for NCHW input,
-// S = 1 for (N, C). Statistics are per channel over N and S, summed in float64 in a fixed order
-// (each channel is reduced by one thread), so results do not depend on the thread count.
+// S = 1 for (N, C). Statistics are per channel over N and S: float32 partial sums over short
+// fixed blocks, combined in float64 in a fixed order, so results do not depend on the thread count.
 #pragma once
 #include "common/common.h"
 

@@ -13,7 +13,7 @@ import numpy as np
 from ._checks import number, rng_or_default
 
 __all__ = [
-    "zeros", "constant", "normal", "uniform", "small_random", "xavier_normal", "xavier_uniform",
+    "zeros", "ones", "constant", "normal", "uniform", "small_random", "xavier_normal", "xavier_uniform",
     "he_normal", "he_uniform", "kaiming_normal", "kaiming_uniform", "lecun_normal", "orthogonal",
     "torch_default", "fans", "calculate_gain", "get", "lsuv",
 ]
@@ -64,6 +64,11 @@ def calculate_gain(nonlinearity: str, param: Optional[float] = None) -> float:
 def zeros(shape: Shape, *, rng: Any = None) -> np.ndarray:
     """All zeros."""
     return np.zeros(_shape(shape), np.float32)
+
+
+def ones(shape: Shape, *, rng: Any = None) -> np.ndarray:
+    """All ones."""
+    return np.ones(_shape(shape), np.float32)
 
 
 def constant(shape: Shape, value: float = 0.0, *, rng: Any = None) -> np.ndarray:
@@ -163,7 +168,7 @@ def torch_default(shape: Shape, *, rng: Any = None) -> np.ndarray:
 
 
 _NAMES = {
-    "zeros": zeros, "small_random": small_random, "normal": normal, "uniform": uniform,
+    "zeros": zeros, "ones": ones, "constant": constant, "small_random": small_random, "normal": normal, "uniform": uniform,
     "xavier_normal": xavier_normal, "xavier_uniform": xavier_uniform, "glorot_normal": xavier_normal,
     "glorot_uniform": xavier_uniform, "he_normal": he_normal, "he_uniform": he_uniform,
     "kaiming_normal": he_normal, "kaiming_uniform": he_uniform, "lecun_normal": lecun_normal,

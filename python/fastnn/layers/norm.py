@@ -5,11 +5,12 @@ buffers `running_mean`, `running_var`, `num_batches_tracked`, with PyTorch's sta
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
 
 from .. import functional as F
+from .. import init as I
 from .._checks import as_float32, number, positive_int
 from ..module import Module, Parameter
 
@@ -21,7 +22,8 @@ class _BatchNorm(Module):
     _layout = ""
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: Optional[float] = 0.1,
-                 affine: bool = True, track_running_stats: bool = True) -> None:
+                 affine: bool = True, track_running_stats: bool = True, *, init: Any = None,
+                 rng: Optional[np.random.Generator] = None) -> None:
         super().__init__()
         self.num_features = positive_int(num_features, "num_features")
         self.eps = number(eps, "eps", lo=0.0)
@@ -30,7 +32,10 @@ class _BatchNorm(Module):
         self.track_running_stats = bool(track_running_stats)
         c = self.num_features
         if self.affine:
-            self.weight = Parameter(np.ones(c, np.float32))
+            # PyTorch starts gamma at 1; init= (e.g. "zeros" for the last BN of a residual
+            # block) draws it instead. beta always starts at 0.
+            gamma = np.ones(c, np.float32) if init is None else I.make_weight((c,), init, rng)
+            self.weight = Parameter(gamma)
             self.bias = Parameter(np.zeros(c, np.float32))
         else:
             self.weight = None
@@ -58,6 +63,10 @@ class _BatchNorm(Module):
             raise ValueError(f"x: expected {self._layout} with C = {self.num_features}, "
                              f"got shape {x.shape}")
         use_batch = self.training or not self.track_running_stats
+        if use_batch and x.size // max(x.shape[1], 1) < 2:
+            # Checked before num_batches_tracked moves, so a rejected batch changes nothing.
+            raise ValueError("x: expected more than 1 value per channel when training, got input "
+                             f"shape {x.shape}")
         momentum = 0.0
         if self.training and self.track_running_stats:
             np.add(self.num_batches_tracked, 1, out=self.num_batches_tracked)
@@ -97,7 +106,9 @@ class BatchNorm1d(_BatchNorm):
     y = (x - mean) / sqrt(var + eps) * weight + bias; training uses the batch statistics
     (biased variance) and updates running_mean / running_var (unbiased) with `momentum`
     (None: cumulative average); eval uses the running statistics. weight starts at 1,
-    bias at 0; affine=False drops both. Convention: momentum weights the new batch (PyTorch).
+    bias at 0 (init=: a name from fastnn.init or a callable f(shape, rng=) to draw weight
+    instead, with rng=); affine=False drops both. Convention: momentum weights the new batch
+    (PyTorch).
     """
     _ndims = (2, 3)
     _layout = "(N, C) or (N, C, L)"
