@@ -390,6 +390,27 @@ def test_schedules_as_hyper_parameters():
     np.testing.assert_allclose(r.data, rr, rtol=1e-6)
 
 
+@pytest.mark.parametrize("name,hyper", ALL_ON, ids=[n for n, _ in ALL_ON])
+def test_every_optimizer_evaluates_an_lr_schedule_each_step(name, hyper):
+    # lr(t) follows a warm-up then a cosine; the reference gets the value for each step.
+    lr0 = hyper["lr"]
+    sched = schedules.Warmup(schedules.CosineAnnealingLR(lr0, 30), 5, start_factor=0.1)
+    rng = np.random.default_rng(13)
+    params = [Parameter(rng.standard_normal(s)) for s in SHAPES]
+    rp = [p.data.astype(np.float64) for p in params]
+    opt = getattr(optim, name)(params, **{**hyper, "lr": sched})
+    states = [{} for _ in params]
+    for t in range(30):
+        grads = _grads(rng, SHAPES, t, 0.5)
+        for p, g in zip(params, grads):
+            p.grad = g
+        opt.step()
+        for r, g, st in zip(rp, grads, states):
+            ref.STEPS[name](r, g.astype(np.float64), st, **{**hyper, "lr": sched(t)})
+    for p, r in zip(params, rp):
+        np.testing.assert_allclose(p.data, r, rtol=1e-5, atol=1e-5)
+
+
 def test_schedule_giving_a_bad_value_raises():
     p = Parameter(np.ones(2))
     opt = optim.SGD([p], lr=lambda t: -1.0)
