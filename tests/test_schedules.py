@@ -54,6 +54,10 @@ TORCH_CASES = [
      lambda L, o: L.OneCycleLR(o, 0.1, total_steps=40, three_phase=True, cycle_momentum=False), 0.1, 41),
     ("Warmup", S.Warmup(S.Constant(0.1), 10, start_factor=0.25),
      lambda L, o: L.LinearLR(o, start_factor=0.25, end_factor=1.0, total_iters=10), 0.1, 30),
+    ("LinearDecay", S.LinearDecay(0.1, 0.004, 25),
+     lambda L, o: L.LinearLR(o, start_factor=1.0, end_factor=0.04, total_iters=25), 0.1, 40),
+    ("Ramp", S.Ramp(0.05, 0.1, 8),
+     lambda L, o: L.LinearLR(o, start_factor=0.5, end_factor=1.0, total_iters=8), 0.1, 20),
     ("Lambda", S.Lambda(lambda t: 0.5 / (1 + t) ** 0.5),
      lambda L, o: L.LambdaLR(o, lambda t: 0.5 / (1 + t) ** 0.5), 1.0, 30),
 ]

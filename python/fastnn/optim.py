@@ -30,6 +30,11 @@ def resolve(value: Any, t: int) -> float:
     return float(value)
 
 
+# Bumped whenever any optimizer binds parameters to its buffers; a group that bound last at
+# the current count knows its parameters are still its own without looking at each one.
+_bind_count = 0
+
+
 class _FlatGroup:
     """Contiguous storage of one parameter group: data, grad, named state buffers (each the
     size of the group) and named per-group scalars (e.g. NAdam's mu_product)."""
@@ -50,16 +55,24 @@ class _FlatGroup:
         return flat[self.offsets[i]:self.offsets[i + 1]].reshape(self.params[i].shape)
 
     def bind(self) -> None:
+        global _bind_count
+        _bind_count += 1
         for i, p in enumerate(self.params):
             p._rebind(self.view(self.data, i), self.view(self.grad, i), self.owner)
+        self._bound_at = _bind_count
 
     def ensure_bound(self) -> None:
         # Another optimizer may have re-bound these parameters since: take them back
         # (their current values are copied in), so a step never updates a stale buffer.
+        # O(1) in the usual case (no binding anywhere since ours), so the hot path has no
+        # loop over parameters.
+        if self._bound_at == _bind_count:
+            return
         for p in self.params:
             if p._bound_to is not self.owner:
                 self.bind()
                 return
+        self._bound_at = _bind_count
 
     def buffer(self, name: str, fill: float = 0.0) -> np.ndarray:
         buf = self.state.get(name)
