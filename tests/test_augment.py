@@ -341,6 +341,14 @@ def test_bad_inputs_raise():
         _C.affine_warp_bilinear(x.astype(np.float64), np.zeros((5, 6), np.float32), 9, 7, 0.0)
     with pytest.raises(ValueError, match="offsets"):
         _C.crop_padded(x, -np.ones((5, 2), np.int64), 3, 3, 0, 0, 0.0)
+    with pytest.raises(ValueError, match=r"offsets: expected 0 <= top <= 6 .* got \(7, 0\) in row 2"):
+        _C.crop_padded(x, np.array([[0, 0]] * 2 + [[7, 0]] + [[0, 0]] * 2, np.int64), 5, 5, 1, 1, 0.0)
+    with pytest.raises(ValueError, match="does not fit"):
+        _C.crop_padded(x, np.zeros((5, 2), np.int64), 12, 3, 1, 1, 0.0)
+    theta = np.tile(np.array([1, 0, 0, 0, 1, 0], np.float32), (5, 1))
+    theta[3, 2] = np.nan
+    with pytest.raises(ValueError, match="theta: expected finite values.*row 3"):
+        _C.affine_warp_bilinear(x, theta, 9, 7, 0.0)
 
 
 # --- single-channel images -----------------------------------------------------------------
