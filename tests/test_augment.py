@@ -341,3 +341,118 @@ def test_bad_inputs_raise():
         _C.affine_warp_bilinear(x.astype(np.float64), np.zeros((5, 6), np.float32), 9, 7, 0.0)
     with pytest.raises(ValueError, match="offsets"):
         _C.crop_padded(x, -np.ones((5, 2), np.int64), 3, 3, 0, 0, 0.0)
+    with pytest.raises(ValueError, match=r"offsets: expected 0 <= top <= 6 .* got \(7, 0\) in row 2"):
+        _C.crop_padded(x, np.array([[0, 0]] * 2 + [[7, 0]] + [[0, 0]] * 2, np.int64), 5, 5, 1, 1, 0.0)
+    with pytest.raises(ValueError, match="does not fit"):
+        _C.crop_padded(x, np.zeros((5, 2), np.int64), 12, 3, 1, 1, 0.0)
+    theta = np.tile(np.array([1, 0, 0, 0, 1, 0], np.float32), (5, 1))
+    theta[3, 2] = np.nan
+    with pytest.raises(ValueError, match="theta: expected finite values.*row 3"):
+        _C.affine_warp_bilinear(x, theta, 9, 7, 0.0)
+
+
+# --- single-channel images -----------------------------------------------------------------
+GREY_OK = [A.RandomCrop(7, padding=2, fill=-0.4), A.CenterCrop(5), A.RandomHorizontalFlip(),
+           A.RandomVerticalFlip(), A.RandomAffine(15, translate=(0.1, 0.1), scale=(0.9, 1.1), shear=5),
+           A.ColorJitter(brightness=0.3, contrast=0.3), A.Cutout(3)]
+
+
+@pytest.mark.parametrize("t", GREY_OK, ids=repr)
+def test_single_channel_images_work(t):
+    x = images(n=5, c=1)
+    y = t(x, np.random.default_rng(0))
+    assert y.shape[:2] == (5, 1) and y.dtype == np.float32 and np.isfinite(y).all()
+    assert np.array_equal(y, t(x, np.random.default_rng(0)))
+
+
+def test_colour_transforms_on_one_channel_raise_clearly():
+    g = images(n=3, c=1)
+    with pytest.raises(ValueError, match=r"saturation.*3 channels.*\(3, 1, 9, 7\)"):
+        A.ColorJitter(saturation=0.3)(g, None)
+    with pytest.raises(ValueError, match=r"ColorPCA needs RGB.*\(3, 1, 9, 7\)"):
+        A.ColorPCA().fit(images(c=3))(g, None)
+    with pytest.raises(ValueError, match="ColorPCA needs RGB"):
+        A.ColorPCA().fit(g)
+
+
+def test_random_crop_fill_pads_with_the_given_value():
+    x = images(n=3, c=1, h=4, w=4)
+    y = A.RandomCrop(8, padding=2, fill=-0.25)(x, None)  # the whole padded image
+    want = np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2)), constant_values=-0.25)
+    assert np.array_equal(y, want)
+    with pytest.raises(ValueError, match="fill"):
+        A.RandomCrop(3, fill=float("inf"))
+
+
+# --- mixup targets in the loss and the trainer ---------------------------------------------
+def test_mixup_soft_targets_in_softmax_cross_entropy():
+    x = images(n=6)
+    xm, ym = A.Mixup(alpha=0.2, num_classes=4)(x, np.array([0, 1, 2, 3, 1, 0]), np.random.default_rng(2))
+    z = np.random.default_rng(0).standard_normal((6, 4)).astype(np.float32)
+    loss, grad = fastnn.SoftmaxCrossEntropy()(z, ym)
+    logp = z - z.max(1, keepdims=True)
+    logp = logp - np.log(np.exp(logp).sum(1, keepdims=True))
+    np.testing.assert_allclose(loss, -(ym * logp).sum() / 6, rtol=1e-5)
+    np.testing.assert_allclose(grad, (np.exp(logp) - ym) / 6, rtol=1e-4, atol=1e-7)
+
+
+# --- the DataLoader pipeline ---------------------------------------------------------------
+def mnist_pipeline(fill=0.0):
+    """The recipe of examples/augment_mnist.py: crops with padding 2, then small affine warps."""
+    return A.Compose([A.RandomCrop(28, padding=2, fill=fill),
+                      A.RandomAffine(8, scale=(0.9, 1.1), fill=fill)])
+
+
+def test_dataloader_same_seed_same_batches():
+    x = images(n=40, c=1, h=28, w=28)
+    y = np.arange(40) % 10
+
+    def epoch(seed):
+        dl = fastnn.DataLoader(x, y, batch_size=16, transform=mnist_pipeline(), rng=np.random.default_rng(seed))
+        return list(dl)
+
+    a, b, c = epoch(5), epoch(5), epoch(6)
+    assert all(np.array_equal(xa, xb) and np.array_equal(ya, yb) for (xa, ya), (xb, yb) in zip(a, b))
+    assert not np.array_equal(a[0][0], c[0][0])
+    # The transform really runs per batch: every sample differs from the stored image.
+    xb, yb = a[0]
+    assert xb.shape == (16, 1, 28, 28) and not any(np.array_equal(xb[i], x[j]) for i in range(16) for j in range(40))
+
+
+def test_augmented_mnist_pipeline_trains_bncnn(threads):
+    """The augmented loader of the MNIST example (crops pad 2 + affine) feeding the batch-norm
+    CNN through the Trainer, on MNIST-shaped synthetic digits (two classes of strokes)."""
+    threads(2)
+    rng = np.random.default_rng(0)
+    n = 64
+    x = np.zeros((n, 1, 28, 28), np.float32)
+    y = np.arange(n) % 2
+    x[y == 0, 0, 6:22, 12:16] = 1.0     # a vertical bar
+    x[y == 1, 0, 12:16, 6:22] = 1.0     # a horizontal bar
+    x += rng.uniform(0, 0.1, x.shape).astype(np.float32)
+    pre = fastnn.preprocess.ChannelMean(scale=True).fit(x)
+    xs = pre.transform(x)
+    fill = float(pre.transform(np.zeros((1, 1, 1, 1), np.float32)).ravel()[0])
+    loader = fastnn.DataLoader(xs, y, batch_size=32, transform=mnist_pipeline(fill), rng=rng)
+    model = fastnn.models.bncnn((1, 28, 28), 2, rng=np.random.default_rng(0))
+    trainer = fastnn.Trainer(model, fastnn.SoftmaxCrossEntropy(), fastnn.optim.Adam(model.parameters(), lr=3e-3))
+    h = trainer.fit(loader, val_data=(xs, y), epochs=2, progress=False)
+    assert len(h.train_loss) == 2 and np.isfinite(h.train_loss).all()
+    assert h.val_acc[-1] >= 0.9  # bars stay bars under crops and ±8° warps
+
+
+# --- tta with crop views ------------------------------------------------------------------
+def test_tta_predict_with_crop_views_on_a_model():
+    rng = np.random.default_rng(0)
+    model = fastnn.Sequential(fastnn.Flatten(), fastnn.Linear(36, 4, rng=rng))
+    x = images(n=5, c=1, h=6, w=6)
+    views = [A.RandomHorizontalFlip(p=1.0), A.RandomCrop(6, padding=1)]
+    p = A.tta_predict(model, x, views, rng=np.random.default_rng(3))
+    from fastnn.losses import softmax
+    gen = np.random.default_rng(3)  # the views draw from one generator, in order
+    views[0](x, gen)
+    crop = views[1](x, gen)
+    want = (softmax(model(x)).astype(np.float64) + softmax(model(x[..., ::-1].copy())) + softmax(model(crop))) / 3
+    np.testing.assert_allclose(p, want, rtol=1e-5)
+    with pytest.raises(TypeError, match="label-mixing"):
+        A.tta_predict(model, x, [A.Mixup()])

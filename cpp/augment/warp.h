@@ -17,7 +17,8 @@ void affine_warp_bilinear(const float* x, const float* theta, float* y, index_t 
 
 // y (n, c, ho, wo) is overwritten with a window of x padded by (pad_top, pad_left) with
 // `fill`: y[i, :, r, s] = xpad[i, :, offsets[2i] + r, offsets[2i+1] + s], where
-// xpad[.., r, s] = x[.., r - pad_top, s - pad_left] inside x and fill outside.
+// xpad[.., r, s] = x[.., r - pad_top, s - pad_left] inside x and fill outside. Offsets must
+// keep the window inside xpad: 0 <= top <= h + 2*pad_top - ho, 0 <= left <= w + 2*pad_left - wo.
 void crop_padded(const float* x, const std::int64_t* offsets, float* y, index_t n, index_t c,
                  index_t h, index_t w, index_t ho, index_t wo, index_t pad_top,
                  index_t pad_left, float fill);

@@ -2,6 +2,8 @@
 #include "bind/bind_util.h"
 #include "augment/color.h"
 #include "augment/warp.h"
+#include <cmath>
+#include <string>
 
 using namespace fastnn;
 
@@ -23,8 +25,14 @@ void bind_augment(py::module_& m) {
       throw py::value_error("theta: expected shape (" + std::to_string(n) + ", 6), got (" +
                             std::to_string(theta.shape(0)) + ", " + std::to_string(theta.shape(1)) + ")");
     if (ho < 0 || wo < 0) throw py::value_error("output size: expected non-negative ho, wo");
+    const float *xp = x.data(), *tp = theta.data();
+    // The kernel turns coordinates into indices: NaN or inf would make that undefined.
+    for (index_t i = 0; i < 6 * n; ++i)
+      if (!std::isfinite(tp[i]))
+        throw py::value_error("theta: expected finite values, got " + std::to_string(tp[i]) +
+                              " in row " + std::to_string(i / 6));
     farr y({n, c, ho, wo});
-    const float *xp = x.data(), *tp = theta.data(); float* yp = y.mutable_data();
+    float* yp = y.mutable_data();
     { py::gil_scoped_release nogil; affine_warp_bilinear(xp, tp, yp, n, c, h, w, ho, wo, fill); }
     return y;
   }, py::arg("x").noconvert(), py::arg("theta").noconvert(), py::arg("ho"), py::arg("wo"),
@@ -41,8 +49,18 @@ void bind_augment(py::module_& m) {
     if (ho < 0 || wo < 0 || pad_top < 0 || pad_left < 0)
       throw py::value_error("crop_padded: sizes and paddings must be non-negative");
     const std::int64_t* op = offsets.data();
-    for (index_t i = 0; i < 2 * n; ++i)
-      if (op[i] < 0) throw py::value_error("offsets: expected non-negative offsets");
+    // Windows must lie inside the padded image (this also keeps index arithmetic in range).
+    const std::int64_t max_top = h + 2 * pad_top - ho, max_left = w + 2 * pad_left - wo;
+    if (max_top < 0 || max_left < 0)
+      throw py::value_error("crop_padded: a (" + std::to_string(ho) + ", " + std::to_string(wo) +
+                            ") window does not fit the padded image (" + std::to_string(h + 2 * pad_top) +
+                            ", " + std::to_string(w + 2 * pad_left) + ")");
+    for (index_t i = 0; i < n; ++i)
+      if (op[2 * i] < 0 || op[2 * i] > max_top || op[2 * i + 1] < 0 || op[2 * i + 1] > max_left)
+        throw py::value_error("offsets: expected 0 <= top <= " + std::to_string(max_top) +
+                              " and 0 <= left <= " + std::to_string(max_left) + ", got (" +
+                              std::to_string(op[2 * i]) + ", " + std::to_string(op[2 * i + 1]) +
+                              ") in row " + std::to_string(i));
     farr y({n, c, ho, wo});
     const float* xp = x.data(); float* yp = y.mutable_data();
     { py::gil_scoped_release nogil; crop_padded(xp, op, yp, n, c, h, w, ho, wo, pad_top, pad_left, fill); }

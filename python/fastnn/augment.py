@@ -13,6 +13,7 @@ import numpy as np
 
 from . import _checks as C
 from ._dispatch import _C
+from .preprocess import NotFittedError
 
 __all__ = [
     "Transform", "Compose", "RandomCrop", "CenterCrop", "RandomHorizontalFlip",
@@ -101,15 +102,20 @@ class Compose(Transform):
 
 
 class RandomCrop(Transform):
-    """Pads with zeros by `padding` on every side, then crops a random (h, w) window per
+    """Pads by `padding` on every side with the constant `fill` (0 as torchvision's default;
+    give the background value of standardized data), then crops a random (h, w) window per
     sample: (N, C, H, W) -> (N, C, h, w). Offsets are uniform over all valid positions."""
 
-    def __init__(self, size: Union[int, Tuple[int, int]], padding: Union[int, Tuple[int, int]] = 0) -> None:
+    def __init__(self, size: Union[int, Tuple[int, int]], padding: Union[int, Tuple[int, int]] = 0,
+                 fill: float = 0.0) -> None:
         self.size = C.pair(size, "size", minimum=1)
         self.padding = C.pair(padding, "padding", minimum=0)  # (top/bottom, left/right)
+        self.fill = C.number(fill, "fill")
+        if not math.isfinite(self.fill):
+            raise ValueError(f"fill: expected a finite value, got {fill}")
 
     def _repr_args(self) -> Dict[str, Any]:
-        return {"size": self.size, "padding": self.padding}
+        return {"size": self.size, "padding": self.padding, "fill": self.fill}
 
     def __call__(self, x: np.ndarray, rng: Rng = None) -> np.ndarray:
         x = _batch(x)
@@ -123,7 +129,7 @@ class RandomCrop(Transform):
         offsets = np.empty((n, 2), np.int64)
         offsets[:, 0] = rng.integers(0, hp - oh + 1, size=n)
         offsets[:, 1] = rng.integers(0, wp - ow + 1, size=n)
-        return _C.crop_padded(x, offsets, oh, ow, ph, pw, 0.0)
+        return _C.crop_padded(x, offsets, oh, ow, ph, pw, self.fill)
 
 
 class CenterCrop(Transform):
@@ -357,7 +363,7 @@ class ColorPCA(Transform):
     def __call__(self, x: np.ndarray, rng: Rng = None) -> np.ndarray:
         x = self._rgb(x)
         if self.eigenvalues_ is None:
-            raise RuntimeError("ColorPCA: not fitted; call fit(x_train) first")
+            raise NotFittedError("ColorPCA: not fitted; call fit(x_train) first")
         rng = C.rng_or_default(rng)
         alpha = rng.normal(0.0, self.std, size=(x.shape[0], 3)) if self.std > 0 else np.zeros((x.shape[0], 3))
         delta = (alpha * self.eigenvalues_) @ self.eigenvectors_.T  # (N, 3)
@@ -366,7 +372,7 @@ class ColorPCA(Transform):
     def state_dict(self) -> Dict[str, np.ndarray]:
         """Plain arrays: kind, std, eigenvalues (3,), eigenvectors (3, 3)."""
         if self.eigenvalues_ is None:
-            raise RuntimeError("ColorPCA: not fitted; call fit(x_train) before state_dict()")
+            raise NotFittedError("ColorPCA: not fitted; call fit(x_train) before state_dict()")
         return {"kind": np.array("ColorPCA"), "std": np.array(self.std),
                 "eigenvalues": self.eigenvalues_.copy(), "eigenvectors": self.eigenvectors_.copy()}
 

@@ -10,9 +10,15 @@ import numpy as np
 
 from . import _checks as C
 
-__all__ = ["Preprocessor", "Standardize", "MeanImage", "ChannelMean", "PCAWhiten", "ZCAWhiten"]
+__all__ = ["Preprocessor", "Standardize", "MeanImage", "ChannelMean", "PCAWhiten", "ZCAWhiten",
+           "NotFittedError"]
 
 _CHUNK = 4096  # rows per chunk of the float64 covariance accumulation (bounds the memory)
+
+
+class NotFittedError(ValueError, RuntimeError):
+    """transform / inverse_transform / state_dict (or an augmentation such as ColorPCA) was
+    used before `fit`. A ValueError as the project's bad-input errors (and a RuntimeError)."""
 
 
 class Preprocessor:
@@ -36,7 +42,7 @@ class Preprocessor:
 
     def _require_fitted(self, what: str) -> None:
         if not self.fitted:
-            raise RuntimeError(f"{type(self).__name__}: not fitted; call fit(x_train) before {what}")
+            raise NotFittedError(f"{type(self).__name__}: not fitted; call fit(x_train) before {what}")
 
     def _fit_input(self, x: Any) -> np.ndarray:
         x = C.as_float32(x, "x", min_ndim=2)
