@@ -76,17 +76,18 @@ def make_schedule(name: str, lr: float, total_steps: int, steps_per_epoch: int) 
     raise ValueError(f"--schedule: expected none, cosine, step, onecycle or warmup-cosine, got {name!r}")
 
 
-def make_augment(name: str, image_size: int) -> Any:
-    """A batch transform by command-line name (none, crop, crop+affine, flip)."""
+def make_augment(name: str, image_size: int, fill: float = 0.0) -> Any:
+    """A batch transform by command-line name (none, crop, crop+affine, flip). `fill` is the
+    value of uncovered pixels: the background after preprocessing (0 in [0, 1] pixel units)."""
     if name == "none":
         return None
     from . import augment as A
     pad = 2 if image_size <= 28 else 4
     if name == "crop":
-        return A.RandomCrop(image_size, padding=pad)
+        return A.RandomCrop(image_size, padding=pad, fill=fill)
     if name == "crop+affine":
-        return A.Compose([A.RandomCrop(image_size, padding=pad),
-                          A.RandomAffine(degrees=8, scale=(0.92, 1.08), shear=5)])
+        return A.Compose([A.RandomCrop(image_size, padding=pad, fill=fill),
+                          A.RandomAffine(degrees=8, scale=(0.9, 1.1), fill=fill)])
     if name == "flip":
         return A.RandomHorizontalFlip()
     raise ValueError(f"--augment: expected one of {_AUGMENT}, got {name!r}")
@@ -134,7 +135,8 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"{num_classes} classes (loaded in {time.perf_counter() - t_load:.1f}s)")
     model = models.build(args.model, xtr.shape[1:], num_classes, rng=rng)
     n_params = sum(p.size for p in model.parameters())
-    transform = make_augment(args.augment, xtr.shape[-1])
+    background = float(pre.transform(np.zeros((1,) + xtr.shape[1:], np.float32)).ravel()[0])
+    transform = make_augment(args.augment, xtr.shape[-1], fill=background)
     loader = DataLoader(xtr, ytr, batch_size=args.batch_size, shuffle=True, rng=rng, transform=transform)
     lr = args.lr if args.lr is not None else models.DEFAULT_LR.get(args.model, 0.05)
     opt_name = args.optimizer or models.DEFAULT_OPTIMIZER.get(args.model, "sgd")
