@@ -29,6 +29,20 @@ thread_local std::vector<float> t_col, t_buf;  // per-thread blocks (see header 
 thread_local std::vector<float> t_dw_part;     // calling thread: partial dw of ranges 1..R-1
 thread_local std::vector<double> t_db_part;    // calling thread: partial db per range
 
+// Sum of n floats in double, in a fixed order: 32 interleaved partial sums (vectorisable,
+// not bound by the add latency as one running sum is), then combined in index order.
+inline double row_sum(const float* r, index_t n) {
+  constexpr int L = 32;
+  double acc[L] = {};
+  index_t p = 0;
+  for (; p + L <= n; p += L)
+    for (int j = 0; j < L; ++j) acc[j] += r[p + j];
+  double s = 0.0;
+  for (int j = 0; j < L; ++j) s += acc[j];
+  for (; p < n; ++p) s += r[p];
+  return s;
+}
+
 struct Geo {
   index_t P, K, Kg, coutg, cing, ho, wo;
   bool direct;  // 1x1, stride 1, no padding: the input plane is already the col matrix
@@ -209,14 +223,8 @@ void conv2d_backward(const float* dy, const float* x, const float* wgt, float* d
             gemm_serial(false, true, g.coutg, g.Kg, ld, 1.f, dyb + gr * g.coutg * ld, ld,
                         col + gr * g.Kg * ld, ld, beta, dwr + gr * g.coutg * g.Kg, g.Kg);
         }
-        if (db) {
-          for (index_t o = 0; o < s.cout; ++o) {
-            const float* row = dyb + o * ld;
-            double acc = 0.0;
-            for (index_t p = 0; p < ld; ++p) acc += row[p];
-            dbr[o] += acc;
-          }
-        }
+        if (db)
+          for (index_t o = 0; o < s.cout; ++o) dbr[o] += row_sum(dyb + o * ld, ld);
         if (dx) {
           if (g.direct && nbk == 1) {
             for (index_t gr = 0; gr < s.groups; ++gr)
