@@ -53,8 +53,10 @@ def test_reference_gradients_by_central_differences(xs, k, s, p):
     assert rel_error(R.global_avg_pool2d_backward(dg, xs), g) < 1e-5
 
 
+@pytest.mark.parametrize("nthreads", [1, 2])
 @pytest.mark.parametrize("xs,k,s,p", CASES)
-def test_kernels_match_reference(xs, k, s, p):
+def test_kernels_match_reference(threads, nthreads, xs, k, s, p):
+    threads(nthreads)
     rng = np.random.default_rng(1)
     x = (np.round(rng.standard_normal(xs) * 2) / 2).astype(np.float32)  # many ties: first wins
     y, am = F.max_pool2d(x, k, s, p)

@@ -17,7 +17,10 @@
 namespace fastnn {
 namespace {
 
-constexpr index_t kBlockCols = 512;  // columns per GEMM: enough to amortize packing of W
+#ifndef FASTNN_CONV_BLOCK_COLS
+#define FASTNN_CONV_BLOCK_COLS 512
+#endif
+constexpr index_t kBlockCols = FASTNN_CONV_BLOCK_COLS;  // columns per GEMM: amortizes packing W
 constexpr index_t kRanges = 8;       // fixed sample ranges for the dw/db reduction
 
 float* grow(std::vector<float>& v, index_t n) {
