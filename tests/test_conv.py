@@ -24,6 +24,11 @@ CASES = [
     ((2, 2, 4, 5), (2, 2, 4, 5), dict()),                                          # kernel == input
     ((19, 3, 5, 4), (5, 3, 3, 3), dict(padding=1)),                                # sample blocks
     ((9, 16, 3, 2), (7, 16, 2, 2), dict(stride=(1, 2), dilation=(2, 1), padding=1)),
+    # 3x3, stride 1, >= 16 channels: the Winograd path (odd and even Ho/Wo, padding 0-2)
+    ((3, 16, 7, 9), (16, 16, 3, 3), dict(padding=1)),
+    ((2, 17, 6, 5), (20, 17, 3, 3), dict()),
+    ((7, 16, 2, 3), (24, 16, 3, 3), dict(padding=(2, 1))),
+    ((2, 16, 1, 1), (16, 16, 3, 3), dict(padding=(2, 2))),                        # 1x1 image
 ]
 
 

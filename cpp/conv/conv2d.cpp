@@ -11,6 +11,7 @@
 //    that is 7 * 589,824 floats = 16.5 MB.
 #include "conv/conv2d.h"
 #include "common/gemm.h"
+#include "conv/winograd.h"
 #include <cstring>
 #include <vector>
 
@@ -156,6 +157,10 @@ void conv2d_forward(const float* x, const float* wgt, const float* b, float* y,
                     const Conv2dShape& s) {
   const Geo g = geometry(s);
   if (s.n <= 0 || g.P <= 0) return;
+  if (winograd_applies(s)) {
+    winograd_forward(x, wgt, b, y, s);
+    return;
+  }
   const index_t nb = block_samples(s, g);
   const index_t ys = s.cout * g.P;
   parallel_chunks_dynamic(s.n, nb, [&](index_t n0, index_t n1) {
@@ -191,6 +196,11 @@ void conv2d_backward(const float* dy, const float* x, const float* wgt, float* d
     if (dw) std::memset(dw, 0, sizeof(float) * wsize);
     if (db) std::memset(db, 0, sizeof(float) * s.cout);
     if (dx) std::memset(dx, 0, sizeof(float) * s.n * s.cin * s.h * s.w);
+    return;
+  }
+  if (dx && winograd_applies(s)) {
+    conv2d_backward(dy, x, wgt, nullptr, dw, db, s);
+    winograd_backward_dx(dy, wgt, dx, s);
     return;
   }
   const index_t nb = block_samples(s, g);
