@@ -89,6 +89,7 @@ def test_kernel_matches_reference_at_one_and_two_threads(threads, xs, ws, kw):
     ((21, 8, 5, 5), (8, 8, 3, 3), dict(padding=1)),
     ((10, 4, 9, 9), (4, 1, 3, 3), dict(groups=4, padding=1)),
     ((12, 16, 6, 6), (8, 16, 1, 1), dict()),
+    ((37, 16, 9, 7), (20, 16, 3, 3), dict(padding=1)),  # Winograd: 4 ranges, several blocks
 ])
 def test_identical_at_one_and_two_threads(threads, xs, ws, kw):
     rng = np.random.default_rng(2)

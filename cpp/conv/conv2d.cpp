@@ -198,9 +198,10 @@ void conv2d_backward(const float* dy, const float* x, const float* wgt, float* d
     if (dx) std::memset(dx, 0, sizeof(float) * s.n * s.cin * s.h * s.w);
     return;
   }
-  if (dx && winograd_applies(s)) {
-    conv2d_backward(dy, x, wgt, nullptr, dw, db, s);
-    winograd_backward_dx(dy, wgt, dx, s);
+  if ((dx || dw) && winograd_applies(s)) {
+    if (db) conv2d_backward(dy, x, wgt, nullptr, nullptr, db, s);
+    if (dw) winograd_backward_dw(dy, x, dw, s);
+    if (dx) winograd_backward_dx(dy, wgt, dx, s);
     return;
   }
   const index_t nb = block_samples(s, g);

@@ -14,13 +14,18 @@
 namespace fastnn {
 namespace {
 
+#ifndef FASTNN_WINO_DW_TILES
+#define FASTNN_WINO_DW_TILES 256
+#endif
 #ifndef FASTNN_WINO_TILES
 #define FASTNN_WINO_TILES 256
 #endif
+constexpr index_t kDwRanges = 4;  // fixed sample ranges of the dw reduction
 constexpr index_t kTiles = FASTNN_WINO_TILES;  // tiles per block (V and M of a block stay near L2)
 
 thread_local std::vector<float> t_xpad, t_v, t_m, t_row;
-thread_local std::vector<float> t_u, t_wflip;
+thread_local std::vector<float> t_u, t_wflip, t_dw_part;
+thread_local std::vector<float> t_acc;  // per thread: 16 x cout x cin dw accumulator
 
 float* grow(std::vector<float>& v, index_t n) {
   if (index_t(v.size()) < n) v.resize(size_t(n));
@@ -61,6 +66,40 @@ void input_rows(const float* __restrict r0, const float* __restrict r1,
   }
 }
 
+// B across the columns of each tile of one Bᵀ row: out[k·xi + tj], k = 0..3: overwritten.
+void input_cols(const float* __restrict ea, index_t tw, float* __restrict out, index_t xi) {
+  for (index_t tj = 0; tj < tw; ++tj) {
+    const float d0 = ea[2 * tj], d1 = ea[2 * tj + 1], d2 = ea[2 * tj + 2], d3 = ea[2 * tj + 3];
+    out[tj] = d0 - d2;
+    out[xi + tj] = d1 + d2;
+    out[2 * xi + tj] = d2 - d1;
+    out[3 * xi + tj] = d1 - d3;
+  }
+}
+
+// A over a dy row pair (q0, q1) of n values: f0 = q0, f1 = q0+q1, f2 = q0-q1, f3 = -q1.
+void dy_rows(const float* __restrict q0, const float* __restrict q1, index_t n,
+             float* __restrict f0, float* __restrict f1, float* __restrict f2,
+             float* __restrict f3) {
+  for (index_t k = 0; k < n; ++k) {
+    f0[k] = q0[k];
+    f1[k] = q0[k] + q1[k];
+    f2[k] = q0[k] - q1[k];
+    f3[k] = -q1[k];
+  }
+}
+
+// Aᵀ across the 2 columns of each tile of one row: out[k·xi + tj]: overwritten.
+void dy_cols(const float* __restrict fa, index_t tw, float* __restrict out, index_t xi) {
+  for (index_t tj = 0; tj < tw; ++tj) {
+    const float a = fa[2 * tj], b = fa[2 * tj + 1];
+    out[tj] = a;
+    out[xi + tj] = a + b;
+    out[2 * xi + tj] = a - b;
+    out[3 * xi + tj] = -b;
+  }
+}
+
 // Aᵀ M A for one tile row: M rows ξ = 4a + k at mr + ξ·mx; z rows (0,0), (0,1), (1,0), (1,1)
 // of tw floats each: overwritten. A separate function so gcc sees the restrict pointers
 // (inside the parallel lambda it did not vectorise this loop).
@@ -79,6 +118,64 @@ void output_row(const float* __restrict mr, index_t mx, index_t tw, float bo,
   }
 }
 
+// V[ξ][c][tile] = Bᵀ d B for the 4x4 input tiles (stride 2, tiles ordered (sample, ti, tj))
+// of nbk samples x (nbk, cin, h, w) with padding (ph, pw): returns the per-thread V buffer
+// (16 matrices of cin x T). Vectorised over the tiles of one tile row: Bᵀ over whole padded
+// rows (unit stride) first, then B across the columns of each tile.
+float* transform_input(const float* x, index_t nbk, index_t cin, index_t h, index_t w,
+                       index_t ph, index_t pw, index_t th, index_t tw, index_t T) {
+  const index_t hp = 2 * th + 2, wp = 2 * tw + 2;
+  // Zero-bordered copy: rows [ph, ph+h) and columns [pw, pw+w) hold x, the rest zeros
+  // (including the extra bottom/right row a tile of an odd-sized output reaches).
+  float* xp = grow(t_xpad, nbk * cin * hp * wp);
+  for (index_t q = 0; q < nbk * cin; ++q) {
+    float* d = xp + q * hp * wp;
+    const float* src = x + q * h * w;
+    std::memset(d, 0, sizeof(float) * hp * wp);
+    for (index_t i = 0; i < h; ++i)
+      std::memcpy(d + (i + ph) * wp + pw, src + i * w, sizeof(float) * w);
+  }
+  float* v = grow(t_v, 16 * cin * T);
+  float* e = grow(t_row, 4 * wp + 8 * tw);
+  const index_t xi = cin * T;  // stride between the 16 V matrices
+  for (index_t i = 0; i < nbk; ++i)
+    for (index_t c = 0; c < cin; ++c) {
+      const float* plane = xp + (i * cin + c) * hp * wp;
+      for (index_t ti = 0; ti < th; ++ti) {
+        const float* r0 = plane + 2 * ti * wp;
+        input_rows(r0, r0 + wp, r0 + 2 * wp, r0 + 3 * wp, wp, e, e + wp, e + 2 * wp, e + 3 * wp);
+        float* out = v + c * T + (i * th + ti) * tw;
+        for (int a = 0; a < 4; ++a) input_cols(e + a * wp, tw, out + a * 4 * xi, xi);
+      }
+    }
+  return v;
+}
+
+// (A dy Aᵀ) for the 2x2 tiles of nbk samples of dy (nbk, cout, ho, wo), zeros past ho/wo:
+// returns the per-thread buffer of 16 matrices cout x T (T = nbk·th·tw).
+float* transform_dy(const float* dy, index_t nbk, index_t cout, index_t ho, index_t wo,
+                    index_t th, index_t tw, index_t T) {
+  float* g = grow(t_m, 16 * cout * T);
+  float* f = grow(t_row, 4 * 2 * tw + 2 * 2 * tw);
+  float* q0 = f + 8 * tw;  // one zero-extended dy row pair
+  float* q1 = q0 + 2 * tw;
+  const index_t xi = cout * T;
+  for (index_t i = 0; i < nbk; ++i)
+    for (index_t o = 0; o < cout; ++o) {
+      const float* plane = dy + (i * cout + o) * ho * wo;
+      for (index_t ti = 0; ti < th; ++ti) {
+        std::memset(q0, 0, sizeof(float) * 4 * tw);
+        std::memcpy(q0, plane + 2 * ti * wo, sizeof(float) * wo);
+        if (2 * ti + 1 < ho) std::memcpy(q1, plane + (2 * ti + 1) * wo, sizeof(float) * wo);
+        dy_rows(q0, q1, 2 * tw, f, f + 2 * tw, f + 4 * tw, f + 6 * tw);
+        float* out = g + o * T + (i * th + ti) * tw;
+        for (int a = 0; a < 4; ++a) dy_cols(f + a * 2 * tw, tw, out + a * 4 * xi, xi);
+      }
+    }
+  return g;
+}
+
+// Tile range of the Winograd geometry.
 struct Tiles {
   index_t th, tw, hp, wp;  // tiles per column/row; padded height/width (2·th+2, 2·tw+2)
 };
@@ -95,53 +192,9 @@ void run(const float* x, const float* u, const float* b, float* y, index_t n, in
   parallel_chunks_dynamic(n, nb, [&](index_t n0, index_t n1) {
     // Locals, not members of a captured struct: stores through float pointers would
     // otherwise force reloads that stop the loops from vectorising.
-    const index_t th = t.th, tw = t.tw, hp = t.hp, wp = t.wp;
+    const index_t th = t.th, tw = t.tw, wp = t.wp;
     const index_t nbk = n1 - n0, T = nbk * per;
-    // Zero-bordered copy: rows [ph, ph+h) and columns [pw, pw+w) hold x, the rest zeros
-    // (including the extra bottom/right row a tile of an odd-sized output reaches).
-    float* xp = grow(t_xpad, nbk * cin * hp * wp);
-    for (index_t q = 0; q < nbk * cin; ++q) {
-      float* d = xp + q * hp * wp;
-      const float* src = x + (n0 * cin + q) * h * w;
-      std::memset(d, 0, sizeof(float) * hp * wp);
-      for (index_t i = 0; i < h; ++i)
-        std::memcpy(d + (i + ph) * wp + pw, src + i * w, sizeof(float) * w);
-    }
-    // V[ξ][c][tile] = Bᵀ d B, vectorised over the tiles of one tile row: first Bᵀ over
-    // whole padded rows (unit stride), then B across the columns of each tile.
-    float* v = grow(t_v, 16 * cin * T);
-    float* e = grow(t_row, 4 * wp + 8 * tw);
-    const index_t xi = cin * T;  // stride between the 16 V matrices
-    for (index_t i = 0; i < nbk; ++i)
-      for (index_t c = 0; c < cin; ++c) {
-        const float* plane = xp + (i * cin + c) * hp * wp;
-        for (index_t ti = 0; ti < th; ++ti) {
-          const float* __restrict r0 = plane + 2 * ti * wp;
-          const float* __restrict r1 = r0 + wp;
-          const float* __restrict r2 = r1 + wp;
-          const float* __restrict r3 = r2 + wp;
-          float* __restrict e0 = e;
-          float* __restrict e1 = e + wp;
-          float* __restrict e2 = e + 2 * wp;
-          float* __restrict e3 = e + 3 * wp;
-          input_rows(r0, r1, r2, r3, wp, e0, e1, e2, e3);
-          float* __restrict out = v + c * T + (i * th + ti) * tw;
-          for (int a2 = 0; a2 < 4; ++a2) {
-            const float* __restrict ea = e + a2 * wp;
-            float* __restrict o0 = out + (a2 * 4 + 0) * xi;
-            float* __restrict o1 = out + (a2 * 4 + 1) * xi;
-            float* __restrict o2 = out + (a2 * 4 + 2) * xi;
-            float* __restrict o3 = out + (a2 * 4 + 3) * xi;
-            for (index_t tj = 0; tj < tw; ++tj) {
-              const float d0 = ea[2 * tj], d1 = ea[2 * tj + 1], d2 = ea[2 * tj + 2], d3 = ea[2 * tj + 3];
-              o0[tj] = d0 - d2;
-              o1[tj] = d1 + d2;
-              o2[tj] = d2 - d1;
-              o3[tj] = d1 - d3;
-            }
-          }
-        }
-      }
+    float* v = transform_input(x + n0 * cin * h * w, nbk, cin, h, w, ph, pw, th, tw, T);
     // M[ξ] = U[ξ] (cout x cin) · V[ξ] (cin x T).
     float* m = grow(t_m, 16 * cout * T);
     for (int xi = 0; xi < 16; ++xi)
@@ -150,7 +203,7 @@ void run(const float* x, const float* u, const float* b, float* y, index_t n, in
     // y = Aᵀ M A (+ b), clipped to (ho, wo): Aᵀ over the 16 M rows of a tile row (unit
     // stride over tiles), then the 2x2 outputs interleaved into y.
     const index_t mx = cout * T;
-    float* z = e + 4 * wp;  // 4 rows of tw: outputs (0,0), (0,1), (1,0), (1,1) of each tile
+    float* z = t_row.data() + 4 * wp;  // (sized by transform_input) 4 rows of tw: outputs (0,0), (0,1), (1,0), (1,1) of each tile
     for (index_t i = 0; i < nbk; ++i)
       for (index_t o = 0; o < cout; ++o) {
         float* yp = y + ((n0 + i) * cout + o) * ho * wo;
@@ -204,6 +257,65 @@ void winograd_backward_dx(const float* dy, const float* wgt, float* dx, const Co
   float* u = grow(t_u, 16 * s.cout * s.cin);
   transform_weights(wf, u, s.cin, s.cout);
   run(dy, u, nullptr, dx, s.n, s.cout, s.ho(), s.wo(), s.cin, 2 - s.ph, 2 - s.pw);
+}
+
+}  // namespace fastnn
+
+namespace fastnn {
+
+void winograd_backward_dw(const float* dy, const float* x, float* dw, const Conv2dShape& s) {
+  const index_t cin = s.cin, cout = s.cout, oc = cout * cin;
+  const index_t ho = s.ho(), wo = s.wo(), th = ceil_div(ho, 2), tw = ceil_div(wo, 2);
+  const index_t per = th * tw;
+  if (s.n <= 0) {
+    std::memset(dw, 0, sizeof(float) * oc * 9);
+    return;
+  }
+  // Fixed sample ranges (independent of the thread count), each summed in order into its
+  // own 16 x cout x cin accumulator, transformed to 3x3, then the ranges added in order.
+  const index_t per_range = ceil_div(s.n, kDwRanges), R = ceil_div(s.n, per_range);
+  const index_t nb = std::max<index_t>(1, FASTNN_WINO_DW_TILES / per);
+  float* parts = grow(t_dw_part, (R - 1) * oc * 9);
+  parallel_chunks(R, 1, [&](index_t r0, index_t r1) {
+    float* acc = grow(t_acc, 16 * oc);
+    for (index_t r = r0; r < r1; ++r) {
+      const index_t a = r * per_range, e = std::min(s.n, a + per_range);
+      for (index_t n0 = a; n0 < e; n0 += nb) {
+        const index_t nbk = std::min(nb, e - n0), T = nbk * per;
+        const float* v = transform_input(x + n0 * cin * s.h * s.w, nbk, cin, s.h, s.w, s.ph,
+                                         s.pw, th, tw, T);
+        const float* g = transform_dy(dy + n0 * cout * ho * wo, nbk, cout, ho, wo, th, tw, T);
+        // acc[ξ] (cout x cin) (+)= G[ξ] (cout x T) · V[ξ]ᵀ (T x cin)
+        for (int xi = 0; xi < 16; ++xi)
+          gemm_serial(false, true, cout, cin, T, 1.f, g + xi * cout * T, T, v + xi * cin * T, T,
+                      n0 == a ? 0.f : 1.f, acc + xi * oc, cin);
+      }
+      // dw = Gᵀ acc G (4x4 -> 3x3) per filter; G = [[1,0,0],[½,½,½],[½,-½,½],[0,0,1]].
+      float* out = r == 0 ? dw : parts + (r - 1) * oc * 9;
+      for (index_t i = 0; i < oc; ++i) {
+        float m[4][4], t[3][4];
+        for (int k = 0; k < 16; ++k) m[k / 4][k % 4] = acc[k * oc + i];
+        for (int b = 0; b < 4; ++b) {
+          t[0][b] = m[0][b] + 0.5f * (m[1][b] + m[2][b]);
+          t[1][b] = 0.5f * (m[1][b] - m[2][b]);
+          t[2][b] = 0.5f * (m[1][b] + m[2][b]) + m[3][b];
+        }
+        float* d = out + i * 9;
+        for (int a2 = 0; a2 < 3; ++a2) {
+          d[a2 * 3 + 0] = t[a2][0] + 0.5f * (t[a2][1] + t[a2][2]);
+          d[a2 * 3 + 1] = 0.5f * (t[a2][1] - t[a2][2]);
+          d[a2 * 3 + 2] = 0.5f * (t[a2][1] + t[a2][2]) + t[a2][3];
+        }
+      }
+    }
+  });
+  if (R > 1)
+    parallel_chunks(oc * 9, kElemGrain, [&](index_t i0, index_t i1) {
+      for (index_t r = 1; r < R; ++r) {
+        const float* p = parts + (r - 1) * oc * 9;
+        for (index_t i = i0; i < i1; ++i) dw[i] += p[i];
+      }
+    });
 }
 
 }  // namespace fastnn

@@ -18,4 +18,9 @@ void winograd_forward(const float* x, const float* wgt, const float* b, float* y
 // the flipped, transposed weights (padding 2 - p).
 void winograd_backward_dx(const float* dy, const float* wgt, float* dx, const Conv2dShape& s);
 
+// dw (cout, cin, 3, 3) = the weight gradient: overwritten. Winograd F(3x3, 2x2) by the
+// transposition of F(2x2, 3x3): dw = Gᵀ [Σ_tiles (A dy Aᵀ) ⊙ (Bᵀ d B)] G, the tile sums as
+// 16 GEMMs; summed over a fixed partition of the samples, so identical at every thread count.
+void winograd_backward_dw(const float* dy, const float* x, float* dw, const Conv2dShape& s);
+
 }  // namespace fastnn
