@@ -1,14 +1,18 @@
-// conv2d forward/backward: per sample block, im2col into a reused per-thread workspace, then
-// one Eigen GEMM per group (fastnn::gemm_serial) inside a parallel loop over blocks.
+// conv2d forward/backward. 3x3 stride-1 layers with >= 16 channels go to Winograd
+// F(2x2,3x3) (winograd.cpp); the rest: per sample block, im2col (through a zero-bordered copy
+// of the sample) into a reused per-thread workspace, then one Eigen GEMM per group
+// (fastnn::gemm_serial) inside a parallel loop over blocks.
 //
-// Workspace (never freed, grown on demand, so nothing is allocated per call once warm):
-//  - per OpenMP thread: col (cin*kh*kw x nb*ho*wo) + one (cout x nb*ho*wo) buffer for the
-//    forward output block / the gathered dy block. nb is 1 when ho*wo >= kBlockCols/2,
-//    else up to kBlockCols/(ho*wo) samples. Largest of the benchmark shapes (cifar_c4,
-//    256*9*512 + 256*512 floats) is about 5.2 MB per thread.
+// Workspace of this path (never freed, grown on demand, so nothing is allocated per call
+// once warm):
+//  - per OpenMP thread: col (cin*kh*kw x nb*ho*wo floats), one (cout x nb*ho*wo) buffer for
+//    a multi-sample forward output block / gathered dy block (nb > 1 only), and the padded
+//    sample (cin*(h+2ph)*(w+2pw)). nb is 1 when ho*wo >= kBlockCols/2, else up to
+//    kBlockCols/(ho*wo) samples; a 1x1 stride-1 unpadded layer with nb = 1 needs no col.
 //  - on the calling thread, backward only: (kRanges-1) partial weight gradients
-//    (cout * cin/groups * kh*kw floats each) and kRanges*cout doubles for db; for cifar_c4
-//    that is 7 * 589,824 floats = 16.5 MB.
+//    (cout * cin/groups * kh*kw floats each) and kRanges*cout doubles for db.
+// Largest among the benchmark shapes on this path: cifar_s2, 0.84 MiB per thread and
+// 1.98 MiB on the calling thread.
 #include "conv/conv2d.h"
 #include "common/gemm.h"
 #include "conv/winograd.h"

@@ -2,10 +2,13 @@
 // tile; V = Bᵀ d B per input channel, U = G g Gᵀ per filter, M = Σ_c U ⊙ V as 16 GEMMs
 // (Cout x Cin) · (Cin x tiles), then y = Aᵀ M A.
 //
-// Workspace (grown on demand, never freed): per thread, the zero-bordered sample block
-// (nb · cin · (2·th+2) · (2·tw+2) floats) and V, M (16 · (cin + cout) · T floats, T = nb·th·tw
-// tiles of the block, about kTiles); on the calling thread U (16 · cout · cin floats) and, for
-// dx, the flipped weights (cout · cin · 9 floats).
+// Workspace (grown on demand, never freed; T = nb·th·tw tiles of a sample block, about
+// kTiles; th, tw = ceil(ho/2), ceil(wo/2)). Per thread: the zero-bordered block
+// (nb·C·(2th+2)·(2tw+2) floats, C = cin, or cout for dx), V (16·C·T), M or the transformed dy
+// (16·C'·T, C' = cout, or cin for dx) and, for dw, an accumulator 16·cout·cin. On the calling
+// thread: U (16·cout·cin), the flipped weights for dx (9·cout·cin) and the dw partials of
+// ranges 1..3 (3·9·cout·cin). Largest among the benchmark shapes: cifar_c4, 14.1 MiB per
+// thread plus 13.0 MiB on the calling thread; cifar_c2 2.5 + 0.8 MiB.
 #include "conv/winograd.h"
 #include "common/gemm.h"
 #include <cstring>
