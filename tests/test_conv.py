@@ -24,6 +24,8 @@ CASES = [
     ((2, 2, 4, 5), (2, 2, 4, 5), dict()),                                          # kernel == input
     ((19, 3, 5, 4), (5, 3, 3, 3), dict(padding=1)),                                # sample blocks
     ((9, 16, 3, 2), (7, 16, 2, 2), dict(stride=(1, 2), dilation=(2, 1), padding=1)),
+    ((5, 6, 9, 8), (16, 6, 5, 5), dict(padding=1)),                              # sample blocks
+    ((3, 2, 11, 7), (32, 2, 3, 3), dict(padding=1, stride=(1, 2))),
     # 3x3, stride 1, >= 16 channels: the Winograd path (odd and even Ho/Wo, padding 0-2)
     ((3, 16, 7, 9), (16, 16, 3, 3), dict(padding=1)),
     ((2, 17, 6, 5), (20, 17, 3, 3), dict()),
