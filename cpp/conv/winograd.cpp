@@ -7,7 +7,7 @@
 // (nb·C·(2th+2)·(2tw+2) floats, C = cin, or cout for dx), V (16·C·T), M or the transformed dy
 // (16·C'·T, C' = cout, or cin for dx) and, for dw, an accumulator 16·cout·cin. On the calling
 // thread: U (16·cout·cin), the flipped weights for dx (9·cout·cin) and the dw partials of
-// ranges 1..3 (3·9·cout·cin). Largest among the benchmark shapes: cifar_c4, 14.1 MiB per
+// ranges 1..3 (3·9·cout·cin). Largest among the benchmark shapes: cifar_c4, 8.8 MiB per
 // thread plus 13.0 MiB on the calling thread; cifar_c2 2.5 + 0.8 MiB.
 #include "conv/winograd.h"
 #include "common/gemm.h"
@@ -18,13 +18,13 @@ namespace fastnn {
 namespace {
 
 #ifndef FASTNN_WINO_DW_TILES
-#define FASTNN_WINO_DW_TILES 256
+#define FASTNN_WINO_DW_TILES 128
 #endif
 #ifndef FASTNN_WINO_TILES
-#define FASTNN_WINO_TILES 256
+#define FASTNN_WINO_TILES 128
 #endif
 constexpr index_t kDwRanges = 4;  // fixed sample ranges of the dw reduction
-constexpr index_t kTiles = FASTNN_WINO_TILES;  // tiles per block (V and M of a block stay near L2)
+constexpr index_t kTiles = FASTNN_WINO_TILES;  // tiles per block: 128 beat 256 on cifar_c3/c4
 
 thread_local std::vector<float> t_xpad, t_v, t_m, t_row;
 thread_local std::vector<float> t_u, t_wflip, t_dw_part;
