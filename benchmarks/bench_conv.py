@@ -137,7 +137,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"conv2d float32 NCHW, {args.threads} threads, kernels {fastnn.build_info()['isa_level']}, "
           f"median of {rounds} rounds, load average {load:.1f} at start"
-          + ("" if torch else ", PyTorch not installed"))
+          + ("" if torch else (", no PyTorch comparison" if args.no_torch else ", PyTorch not installed")))
     head = f"{'shape':<10} {'N,Cin,H,W,Cout,k,s,p':<22} {'fwd ms':>7} {'GF/s':>6} {'bwd ms':>7} {'GF/s':>6}"
     if torch:
         head += f" {'tfwd ms':>8} {'tbwd ms':>8} {'fwd x':>6} {'bwd x':>6} {'f+b x':>6}"
