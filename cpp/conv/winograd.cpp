@@ -178,24 +178,17 @@ float* transform_dy(const float* dy, index_t nbk, index_t cout, index_t ho, inde
   return g;
 }
 
-// Tile range of the Winograd geometry.
-struct Tiles {
-  index_t th, tw, hp, wp;  // tiles per column/row; padded height/width (2·th+2, 2·tw+2)
-};
-
 // Winograd convolution of x (n, cin, h, w) with U, padding (ph, pw), 3x3, stride 1, into
 // y (n, cout, ho, wo) (+ b): overwritten.
 void run(const float* x, const float* u, const float* b, float* y, index_t n, index_t cin,
          index_t h, index_t w, index_t cout, index_t ph, index_t pw) {
   const index_t ho = h + 2 * ph - 2, wo = w + 2 * pw - 2;
-  Tiles t{ceil_div(ho, 2), ceil_div(wo, 2), 0, 0};
-  t.hp = 2 * t.th + 2; t.wp = 2 * t.tw + 2;
-  const index_t per = t.th * t.tw;
+  const index_t tiles_h = ceil_div(ho, 2), tiles_w = ceil_div(wo, 2), per = tiles_h * tiles_w;
   const index_t nb = std::max<index_t>(1, std::min<index_t>(n, kTiles / per));
   parallel_chunks_dynamic(n, nb, [&](index_t n0, index_t n1) {
-    // Locals, not members of a captured struct: stores through float pointers would
+    // Local copies, not the captured variables: stores through float pointers would
     // otherwise force reloads that stop the loops from vectorising.
-    const index_t th = t.th, tw = t.tw, wp = t.wp;
+    const index_t th = tiles_h, tw = tiles_w, wp = 2 * tiles_w + 2;
     const index_t nbk = n1 - n0, T = nbk * per;
     float* v = transform_input(x + n0 * cin * h * w, nbk, cin, h, w, ph, pw, th, tw, T);
     // M[ξ] = U[ξ] (cout x cin) · V[ξ] (cin x T).
@@ -206,7 +199,9 @@ void run(const float* x, const float* u, const float* b, float* y, index_t n, in
     // y = Aᵀ M A (+ b), clipped to (ho, wo): Aᵀ over the 16 M rows of a tile row (unit
     // stride over tiles), then the 2x2 outputs interleaved into y.
     const index_t mx = cout * T;
-    float* z = t_row.data() + 4 * wp;  // (sized by transform_input) 4 rows of tw: outputs (0,0), (0,1), (1,0), (1,1) of each tile
+    // 4 rows of tw: outputs (0,0), (0,1), (1,0), (1,1) of each tile (t_row was sized by
+    // transform_input for 4·wp + 8·tw floats).
+    float* z = t_row.data() + 4 * wp;
     for (index_t i = 0; i < nbk; ++i)
       for (index_t o = 0; o < cout; ++o) {
         float* yp = y + ((n0 + i) * cout + o) * ho * wo;
