@@ -24,6 +24,13 @@ CASES = [
     ((2, 2, 4, 5), (2, 2, 4, 5), dict()),                                          # kernel == input
     ((19, 3, 5, 4), (5, 3, 3, 3), dict(padding=1)),                                # sample blocks
     ((9, 16, 3, 2), (7, 16, 2, 2), dict(stride=(1, 2), dilation=(2, 1), padding=1)),
+    ((5, 6, 9, 8), (16, 6, 5, 5), dict(padding=1)),                              # sample blocks
+    ((3, 2, 11, 7), (32, 2, 3, 3), dict(padding=1, stride=(1, 2))),
+    # 3x3, stride 1, >= 16 channels: the Winograd path (odd and even Ho/Wo, padding 0-2)
+    ((3, 16, 7, 9), (16, 16, 3, 3), dict(padding=1)),
+    ((2, 17, 6, 5), (20, 17, 3, 3), dict()),
+    ((7, 16, 2, 3), (24, 16, 3, 3), dict(padding=(2, 1))),
+    ((2, 16, 1, 1), (16, 16, 3, 3), dict(padding=(2, 2))),                        # 1x1 image
 ]
 
 
@@ -58,18 +65,25 @@ def test_reference_gradients_by_central_differences(xs, ws, kw):
 
 
 @pytest.mark.parametrize("xs,ws,kw", CASES)
-def test_kernel_matches_reference(xs, ws, kw):
+def test_kernel_matches_reference_at_one_and_two_threads(threads, xs, ws, kw):
     rng = np.random.default_rng(1)
     x, w, b = _data(rng, xs, ws)
-    y = F.conv2d(x, w, b, **kw)
-    _close(y, R.conv2d(x, w, b, **kw))
-    _close(F.conv2d(x, w, None, **kw), R.conv2d(x, w, None, **kw))
-    dy = rng.standard_normal(y.shape).astype(np.float32)
-    dx, dw, db = F.conv2d_backward(dy, x, w, **kw)
+    dy = rng.standard_normal(R.conv2d(x, w, None, **kw).shape).astype(np.float32)
+    ry = R.conv2d(x, w, b, **kw)
     rx, rw, rb = R.conv2d_backward(dy, x, w, **kw)
-    assert dx.shape == x.shape and dw.shape == w.shape and db.shape == (w.shape[0],)
-    assert dx.dtype == dw.dtype == db.dtype == np.float32
-    _close(dx, rx); _close(dw, rw); _close(db, rb)
+    runs = []
+    for n in (1, 2):
+        threads(n)
+        y = F.conv2d(x, w, b, **kw)
+        _close(y, ry)
+        _close(F.conv2d(x, w, None, **kw), R.conv2d(x, w, None, **kw))
+        dx, dw, db = F.conv2d_backward(dy, x, w, **kw)
+        assert dx.shape == x.shape and dw.shape == w.shape and db.shape == (w.shape[0],)
+        assert dx.dtype == dw.dtype == db.dtype == np.float32
+        _close(dx, rx); _close(dw, rw); _close(db, rb)
+        runs.append((y, dx, dw, db))
+    for a, c in zip(*runs):
+        np.testing.assert_array_equal(a, c)
 
 
 @pytest.mark.parametrize("xs,ws,kw", [
@@ -77,6 +91,7 @@ def test_kernel_matches_reference(xs, ws, kw):
     ((21, 8, 5, 5), (8, 8, 3, 3), dict(padding=1)),
     ((10, 4, 9, 9), (4, 1, 3, 3), dict(groups=4, padding=1)),
     ((12, 16, 6, 6), (8, 16, 1, 1), dict()),
+    ((37, 16, 9, 7), (20, 16, 3, 3), dict(padding=1)),  # Winograd: 4 ranges, several blocks
 ])
 def test_identical_at_one_and_two_threads(threads, xs, ws, kw):
     rng = np.random.default_rng(2)
@@ -134,6 +149,8 @@ def test_matches_torch():
     ((1, 3, 5, 5), (2, 3, 3, 3), dict(stride=0), "stride"),
     ((1, 3, 5, 5), (2, 3, 3, 3), dict(stride=(1, -1)), "stride"),
     ((1, 3, 5, 5), (2, 3, 3, 3), dict(dilation=0), "dilation"),
+    ((1, 3, 5, 5), (2, 3, 3, 3), dict(dilation=(1, -2)), "dilation"),
+    ((1, 3, 2, 9), (2, 3, 3, 3), dict(), "w: kernel"),                      # H too small only
     ((1, 3, 5, 5), (2, 3, 3, 3), dict(padding=-1), "padding"),
     ((1, 3, 5, 5), (2, 3, 3, 3), dict(groups=0), "groups"),
     ((3, 5, 5), (2, 3, 3, 3), dict(), "x: expected a 4-d"),
@@ -196,6 +213,11 @@ def test_conv2d_layer_init_rng_and_no_bias():
         fastnn.Conv2d(3, 8, 3, groups=2)
     with pytest.raises(ValueError, match="x: expected 3 channels"):
         a(np.zeros((1, 4, 5, 5), np.float32))
+    for bad in (dict(stride=0), dict(dilation=-1), dict(padding=-1)):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            fastnn.Conv2d(3, 8, 3, **bad)
+    with pytest.raises(ValueError, match="w: kernel"):  # kernel larger than the padded input
+        fastnn.Conv2d(3, 8, 5)(np.zeros((1, 3, 3, 3), np.float32))
 
 
 def test_layer_loads_torch_state_dict():
@@ -206,33 +228,6 @@ def test_layer_loads_torch_state_dict():
     layer.load_state_dict({k: v.detach().numpy() for k, v in t.state_dict().items()})
     x = np.random.default_rng(8).standard_normal((2, 4, 6, 5)).astype(np.float32)
     _close(layer(x), t(torch.tensor(x)).detach().numpy())
-
-
-class _LocalAdam:
-    """TEMPORARY stand-in (PyTorch's Adam rule, float32) until fastnn.optim.Adam is merged;
-    the lead switches the test to fastnn.optim.Adam via the getattr below."""
-
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
-        self.params, self.lr, self.b1, self.b2, self.eps = list(params), lr, betas[0], betas[1], eps
-        self.m = [np.zeros_like(p.data) for p in self.params]
-        self.v = [np.zeros_like(p.data) for p in self.params]
-        self.t = 0
-
-    def zero_grad(self):
-        for p in self.params:
-            p.grad.fill(0.0)
-
-    def step(self):
-        self.t += 1
-        c1, c2 = 1 - self.b1 ** self.t, 1 - self.b2 ** self.t
-        for p, m, v in zip(self.params, self.m, self.v):
-            g = p.grad
-            m *= self.b1; m += (1 - self.b1) * g
-            v *= self.b2; v += (1 - self.b2) * g * g
-            p.data -= (self.lr / c1) * m / (np.sqrt(v) / np.sqrt(c2) + self.eps)
-
-
-Adam = getattr(fastnn.optim, "Adam", _LocalAdam)
 
 
 def test_lenet_trains_on_mnist(mnist_split):
@@ -246,7 +241,7 @@ def test_lenet_trains_on_mnist(mnist_split):
     from fastnn import models
     model = models.build("lenet", xtr.shape[1:], 10, rng=rng)
     assert sum(p.size for p in model.parameters()) == 416 + 12832 + 200832 + 1290
-    opt = Adam(model.parameters(), lr=1e-3)
+    opt = fastnn.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = SoftmaxCrossEntropy()
     accs = []
     for epoch in range(8):

@@ -1,23 +1,31 @@
-// conv2d forward/backward: per sample block, im2col into a reused per-thread workspace, then
-// one Eigen GEMM per group (fastnn::gemm_serial) inside a parallel loop over blocks.
+// conv2d forward/backward. 3x3 stride-1 layers with >= 16 channels go to Winograd
+// F(2x2,3x3) (winograd.cpp); the rest: per sample block, im2col (through a zero-bordered copy
+// of the sample) into a reused per-thread workspace, then one Eigen GEMM per group
+// (fastnn::gemm_serial) inside a parallel loop over blocks.
 //
-// Workspace (never freed, grown on demand, so nothing is allocated per call once warm):
-//  - per OpenMP thread: col (cin*kh*kw x nb*ho*wo) + one (cout x nb*ho*wo) buffer for the
-//    forward output block / the gathered dy block. nb is 1 when ho*wo >= kBlockCols/2,
-//    else up to kBlockCols/(ho*wo) samples. Largest of the benchmark shapes (cifar_c4,
-//    256*9*512 + 256*512 floats) is about 5.2 MB per thread.
+// Workspace of this path (never freed, grown on demand, so nothing is allocated per call
+// once warm):
+//  - per OpenMP thread: col (cin*kh*kw x nb*ho*wo floats), one (cout x nb*ho*wo) buffer for
+//    a multi-sample forward output block / gathered dy block (nb > 1 only), and the padded
+//    sample (cin*(h+2ph)*(w+2pw)). nb is 1 when ho*wo >= kBlockCols/2, else up to
+//    kBlockCols/(ho*wo) samples; a 1x1 stride-1 unpadded layer with nb = 1 needs no col.
 //  - on the calling thread, backward only: (kRanges-1) partial weight gradients
-//    (cout * cin/groups * kh*kw floats each) and kRanges*cout doubles for db; for cifar_c4
-//    that is 7 * 589,824 floats = 16.5 MB.
+//    (cout * cin/groups * kh*kw floats each) and kRanges*cout doubles for db.
+// Largest among the benchmark shapes on this path: cifar_s2, 0.84 MiB per thread and
+// 1.98 MiB on the calling thread.
 #include "conv/conv2d.h"
 #include "common/gemm.h"
+#include "conv/winograd.h"
 #include <cstring>
 #include <vector>
 
 namespace fastnn {
 namespace {
 
-constexpr index_t kBlockCols = 512;  // columns per GEMM: enough to amortize packing of W
+#ifndef FASTNN_CONV_BLOCK_COLS
+#define FASTNN_CONV_BLOCK_COLS 512
+#endif
+constexpr index_t kBlockCols = FASTNN_CONV_BLOCK_COLS;  // columns per GEMM: amortizes packing W
 constexpr index_t kRanges = 8;       // fixed sample ranges for the dw/db reduction
 
 float* grow(std::vector<float>& v, index_t n) {
@@ -26,8 +34,23 @@ float* grow(std::vector<float>& v, index_t n) {
 }
 
 thread_local std::vector<float> t_col, t_buf;  // per-thread blocks (see header comment)
+thread_local std::vector<float> t_pad;         // per-thread padded sample (im2col/col2im)
 thread_local std::vector<float> t_dw_part;     // calling thread: partial dw of ranges 1..R-1
 thread_local std::vector<double> t_db_part;    // calling thread: partial db per range
+
+// Sum of n floats in double, in a fixed order: 32 interleaved partial sums (vectorisable,
+// not bound by the add latency as one running sum is), then combined in index order.
+inline double row_sum(const float* r, index_t n) {
+  constexpr int L = 32;
+  double acc[L] = {};
+  index_t p = 0;
+  for (; p + L <= n; p += L)
+    for (int j = 0; j < L; ++j) acc[j] += r[p + j];
+  double s = 0.0;
+  for (int j = 0; j < L; ++j) s += acc[j];
+  for (; p < n; ++p) s += r[p];
+  return s;
+}
 
 struct Geo {
   index_t P, K, Kg, coutg, cing, ho, wo;
@@ -48,71 +71,74 @@ index_t block_samples(const Conv2dShape& s, const Geo& g) {
   return std::max<index_t>(1, std::min<index_t>(s.n, kBlockCols / g.P));
 }
 
-// Valid output columns [lo, hi) for kernel column offset `off` = kj*dw - pw.
-inline void valid_range(index_t wo, index_t w, index_t sw, index_t off, index_t& lo, index_t& hi) {
-  // iw = ow*sw + off must lie in [0, w)
-  lo = off >= 0 ? 0 : ceil_div(-off, sw);
-  const index_t last = w - 1 - off;
-  hi = last < 0 ? 0 : std::min<index_t>(wo, last / sw + 1);
-  lo = std::min(lo, wo);
-  if (hi < lo) hi = lo;
+// x of one sample with its zero border (cin x (h+2ph) x (w+2pw)), so that im2col and
+// col2im need no bounds tests: every (oh, ki) / (ow, kj) pair lands inside. Without padding,
+// x itself. The copy is one pass over x, k² times smaller than the col matrix.
+const float* padded(const float* x, const Conv2dShape& s) {
+  if (s.ph == 0 && s.pw == 0) return x;
+  const index_t hp = s.h + 2 * s.ph, wp = s.w + 2 * s.pw;
+  float* xp = grow(t_pad, s.cin * hp * wp);
+  for (index_t c = 0; c < s.cin; ++c) {
+    float* d = xp + c * hp * wp;
+    std::memset(d, 0, sizeof(float) * s.ph * wp);
+    for (index_t i = 0; i < s.h; ++i) {
+      float* r = d + (i + s.ph) * wp;
+      for (index_t j = 0; j < s.pw; ++j) r[j] = r[s.pw + s.w + j] = 0.f;
+      std::memcpy(r + s.pw, x + (c * s.h + i) * s.w, sizeof(float) * s.w);
+    }
+    std::memset(d + (s.ph + s.h) * wp, 0, sizeof(float) * s.ph * wp);
+  }
+  return xp;
 }
 
 // col rows (c, ki, kj), columns (oh, ow) of one sample, row stride ld: overwritten.
 void im2col(const float* x, float* col, index_t ld, const Conv2dShape& s, const Geo& g) {
-  for (index_t c = 0; c < s.cin; ++c) {
-    const float* xc = x + c * s.h * s.w;
-    for (index_t ki = 0; ki < s.kh; ++ki) {
+  const float* src = padded(x, s);
+  const index_t hp = s.h + 2 * s.ph, wp = s.w + 2 * s.pw, wo = g.wo, sw = s.sw;
+  for (index_t c = 0; c < s.cin; ++c)
+    for (index_t ki = 0; ki < s.kh; ++ki)
       for (index_t kj = 0; kj < s.kw; ++kj) {
-        float* dst = col + ((c * s.kh + ki) * s.kw + kj) * ld;
-        const index_t off = kj * s.dw - s.pw;
-        index_t lo, hi;
-        valid_range(g.wo, s.w, s.sw, off, lo, hi);
+        float* __restrict dst = col + ((c * s.kh + ki) * s.kw + kj) * ld;
+        const float* base = src + (c * hp + ki * s.dh) * wp + kj * s.dw;
         for (index_t oh = 0; oh < g.ho; ++oh) {
-          float* d = dst + oh * g.wo;
-          const index_t ih = oh * s.sh - s.ph + ki * s.dh;
-          if (ih < 0 || ih >= s.h) {
-            std::memset(d, 0, sizeof(float) * g.wo);
-            continue;
-          }
-          const float* src = xc + ih * s.w + off;
-          for (index_t ow = 0; ow < lo; ++ow) d[ow] = 0.f;
-          if (s.sw == 1) {
-            if (hi > lo) std::memcpy(d + lo, src + lo, sizeof(float) * (hi - lo));
+          const float* __restrict r = base + oh * s.sh * wp;
+          float* __restrict d = dst + oh * wo;
+          if (sw == 1) {
+            for (index_t ow = 0; ow < wo; ++ow) d[ow] = r[ow];
           } else {
-            for (index_t ow = lo; ow < hi; ++ow) d[ow] = src[ow * s.sw];
+            for (index_t ow = 0; ow < wo; ++ow) d[ow] = r[ow * sw];
           }
-          for (index_t ow = hi; ow < g.wo; ++ow) d[ow] = 0.f;
         }
       }
-    }
-  }
 }
 
-// dx (one sample) += scatter of col: accumulates, in a fixed order.
+// dx (one sample) = scatter-add of col (the adjoint of im2col): overwritten. Accumulates
+// in a fixed order, into a padded buffer whose interior is then copied out.
 void col2im(const float* col, index_t ld, float* dx, const Conv2dShape& s, const Geo& g) {
-  for (index_t c = 0; c < s.cin; ++c) {
-    float* xc = dx + c * s.h * s.w;
-    for (index_t ki = 0; ki < s.kh; ++ki) {
+  const bool pad = s.ph != 0 || s.pw != 0;
+  const index_t hp = s.h + 2 * s.ph, wp = s.w + 2 * s.pw, wo = g.wo, sw = s.sw;
+  float* dst = pad ? grow(t_pad, s.cin * hp * wp) : dx;
+  std::memset(dst, 0, sizeof(float) * s.cin * hp * wp);
+  for (index_t c = 0; c < s.cin; ++c)
+    for (index_t ki = 0; ki < s.kh; ++ki)
       for (index_t kj = 0; kj < s.kw; ++kj) {
         const float* src = col + ((c * s.kh + ki) * s.kw + kj) * ld;
-        const index_t off = kj * s.dw - s.pw;
-        index_t lo, hi;
-        valid_range(g.wo, s.w, s.sw, off, lo, hi);
+        float* base = dst + (c * hp + ki * s.dh) * wp + kj * s.dw;
         for (index_t oh = 0; oh < g.ho; ++oh) {
-          const index_t ih = oh * s.sh - s.ph + ki * s.dh;
-          if (ih < 0 || ih >= s.h) continue;
-          float* d = xc + ih * s.w + off;
-          const float* r = src + oh * g.wo;
-          if (s.sw == 1) {
-            for (index_t ow = lo; ow < hi; ++ow) d[ow] += r[ow];
+          float* __restrict d = base + oh * s.sh * wp;
+          const float* __restrict r = src + oh * wo;
+          if (sw == 1) {
+            for (index_t ow = 0; ow < wo; ++ow) d[ow] += r[ow];
           } else {
-            for (index_t ow = lo; ow < hi; ++ow) d[ow * s.sw] += r[ow];
+            for (index_t ow = 0; ow < wo; ++ow) d[ow * sw] += r[ow];  // distinct per ow
           }
         }
       }
-    }
-  }
+  if (pad)
+    for (index_t c = 0; c < s.cin; ++c)
+      for (index_t i = 0; i < s.h; ++i)
+        std::memcpy(dx + (c * s.h + i) * s.w, dst + (c * hp + i + s.ph) * wp + s.pw,
+                    sizeof(float) * s.w);
 }
 
 // Builds the col matrix (K x nbk*P) of samples [n0, n0+nbk); returns it (and its row stride).
@@ -135,6 +161,10 @@ void conv2d_forward(const float* x, const float* wgt, const float* b, float* y,
                     const Conv2dShape& s) {
   const Geo g = geometry(s);
   if (s.n <= 0 || g.P <= 0) return;
+  if (winograd_applies(s)) {
+    winograd_forward(x, wgt, b, y, s);
+    return;
+  }
   const index_t nb = block_samples(s, g);
   const index_t ys = s.cout * g.P;
   parallel_chunks_dynamic(s.n, nb, [&](index_t n0, index_t n1) {
@@ -170,6 +200,12 @@ void conv2d_backward(const float* dy, const float* x, const float* wgt, float* d
     if (dw) std::memset(dw, 0, sizeof(float) * wsize);
     if (db) std::memset(db, 0, sizeof(float) * s.cout);
     if (dx) std::memset(dx, 0, sizeof(float) * s.n * s.cin * s.h * s.w);
+    return;
+  }
+  if ((dx || dw) && winograd_applies(s)) {
+    if (db) conv2d_backward(dy, x, wgt, nullptr, nullptr, db, s);
+    if (dw) winograd_backward_dw(dy, x, dw, s);
+    if (dx) winograd_backward_dx(dy, wgt, dx, s);
     return;
   }
   const index_t nb = block_samples(s, g);
@@ -209,14 +245,8 @@ void conv2d_backward(const float* dy, const float* x, const float* wgt, float* d
             gemm_serial(false, true, g.coutg, g.Kg, ld, 1.f, dyb + gr * g.coutg * ld, ld,
                         col + gr * g.Kg * ld, ld, beta, dwr + gr * g.coutg * g.Kg, g.Kg);
         }
-        if (db) {
-          for (index_t o = 0; o < s.cout; ++o) {
-            const float* row = dyb + o * ld;
-            double acc = 0.0;
-            for (index_t p = 0; p < ld; ++p) acc += row[p];
-            dbr[o] += acc;
-          }
-        }
+        if (db)
+          for (index_t o = 0; o < s.cout; ++o) dbr[o] += row_sum(dyb + o * ld, ld);
         if (dx) {
           if (g.direct && nbk == 1) {
             for (index_t gr = 0; gr < s.groups; ++gr)
@@ -228,11 +258,7 @@ void conv2d_backward(const float* dy, const float* x, const float* wgt, float* d
             for (index_t gr = 0; gr < s.groups; ++gr)
               gemm_serial(true, false, g.Kg, ld, g.coutg, 1.f, wgt + gr * g.coutg * g.Kg, g.Kg,
                           dyb + gr * g.coutg * ld, ld, 0.f, dcol + gr * g.Kg * ld, ld);
-            for (index_t i = 0; i < nbk; ++i) {
-              float* dxn = dx + (n0 + i) * xs;
-              std::memset(dxn, 0, sizeof(float) * xs);
-              col2im(dcol + i * g.P, ld, dxn, s, g);
-            }
+            for (index_t i = 0; i < nbk; ++i) col2im(dcol + i * g.P, ld, dx + (n0 + i) * xs, s, g);
           }
         }
       }

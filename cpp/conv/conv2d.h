@@ -1,5 +1,6 @@
 // 2-D convolution (cross-correlation, PyTorch semantics): forward and backward on im2col +
-// Eigen GEMM, parallel over sample blocks with a partition that ignores the thread count.
+// Eigen GEMM or, for 3x3 stride-1 layers with >= 16 channels, Winograd F(2x2,3x3); parallel
+// over sample blocks with partitions that ignore the thread count.
 #pragma once
 #include "common/common.h"
 
@@ -25,8 +26,7 @@ void conv2d_forward(const float* x, const float* wgt, const float* b, float* y,
 void conv2d_backward(const float* dy, const float* x, const float* wgt, float* dx, float* dw,
                      float* db, const Conv2dShape& s);
 
-// Workspace (documented in conv2d.cpp): per thread, floats
-//   (cin*kh*kw + cout) * nb * ho*wo, with nb = the sample block (ho*wo*nb <= ~1024 unless nb=1),
-// plus, on the calling thread for the backward, kRanges * (cout*cin/groups*kh*kw + cout) floats.
+// Workspace: reused per-thread buffers, sized in conv2d.cpp (im2col path) and winograd.cpp
+// (Winograd path); nothing else is allocated per call once they have grown.
 
 }  // namespace fastnn

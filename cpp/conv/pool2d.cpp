@@ -1,15 +1,39 @@
 // Pooling kernels: direct loops, parallel over (sample, channel) planes (no reductions
-// across planes, so results do not depend on the thread count). No workspace.
+// across planes, so results do not depend on the thread count). Rows of output are updated
+// a (ki, kj) offset at a time so the loops vectorise over the output column. Workspace: one
+// row of Wo floats per thread (average-pooling backward).
 #include "conv/pool2d.h"
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 namespace fastnn {
 namespace {
 
 // Planes per parallel chunk: about kElemGrain input values.
 index_t plane_grain(index_t plane) { return std::max<index_t>(1, kElemGrain / std::max<index_t>(plane, 1)); }
+
+// Output columns [lo, hi) whose input column iw = ow*sw + off lies in [0, w).
+inline void valid_cols(index_t wo, index_t w, index_t sw, index_t off, index_t& lo, index_t& hi) {
+  lo = std::min(wo, off >= 0 ? index_t(0) : ceil_div(-off, sw));
+  const index_t last = w - 1 - off;
+  hi = std::max(lo, last < 0 ? index_t(0) : std::min<index_t>(wo, last / sw + 1));
+}
+
+// Width of the average-pooling window of output column ow, padding counted (PyTorch's
+// count_include_pad: the window is clipped to the padded input only).
+inline index_t window_cols(index_t ow, const Pool2dShape& s) {
+  const index_t w0 = ow * s.sw - s.pw;
+  return std::min<index_t>(w0 + s.kw, s.w + s.pw) - w0;
+}
+
+// One row of wo floats per thread (average-pooling backward), grown on demand, never freed.
+float* grow_row(index_t wo) {
+  thread_local std::vector<float> row;
+  if (index_t(row.size()) < wo) row.resize(size_t(wo));
+  return row.data();
+}
 
 }  // namespace
 
@@ -18,30 +42,37 @@ void max_pool2d_forward(const float* x, float* y, std::int64_t* argmax, const Po
   parallel_chunks(s.n * s.c, plane_grain(plane), [&](index_t p0, index_t p1) {
     for (index_t p = p0; p < p1; ++p) {
       const float* xp = x + p * plane;
-      float* yp = y + p * oplane;
-      std::int64_t* ap = argmax + p * oplane;
       for (index_t oh = 0; oh < ho; ++oh) {
+        float* yr = y + p * oplane + oh * wo;
+        std::int64_t* ar = argmax + p * oplane + oh * wo;
         const index_t h0 = std::max<index_t>(oh * s.sh - s.ph, 0);
         const index_t h1 = std::min<index_t>(oh * s.sh - s.ph + s.kh, s.h);
+        // As PyTorch: start at -inf with the window's first in-bounds index.
         for (index_t ow = 0; ow < wo; ++ow) {
-          const index_t w0 = std::max<index_t>(ow * s.sw - s.pw, 0);
-          const index_t w1 = std::min<index_t>(ow * s.sw - s.pw + s.kw, s.w);
-          // As PyTorch: start at -inf with the window's first index; NaN is taken and kept.
-          float best = -std::numeric_limits<float>::infinity();
-          index_t bi = h0 * s.w + w0;
-          for (index_t ih = h0; ih < h1; ++ih) {
-            for (index_t iw = w0; iw < w1; ++iw) {
-              const float v = xp[ih * s.w + iw];
-              if (v > best || std::isnan(v)) {
-                best = v;
-                bi = ih * s.w + iw;
-                if (std::isnan(v)) goto done;
-              }
+          yr[ow] = -std::numeric_limits<float>::infinity();
+          ar[ow] = h0 * s.w + std::max<index_t>(ow * s.sw - s.pw, 0);
+        }
+        // Visit each window in row-major order (ih, then kj), a whole output row at a time
+        // so the update (selects, no branch) vectorises over ow. PyTorch's rule
+        // `v > best || isnan(v)` keeps the first maximum and the last NaN of the window.
+        for (index_t ih = h0; ih < h1; ++ih) {
+          for (index_t kj = 0; kj < s.kw; ++kj) {
+            const index_t off = kj - s.pw;  // iw = ow*sw + off
+            index_t lo, hi;
+            valid_cols(wo, s.w, s.sw, off, lo, hi);
+            const float* __restrict xr = xp + ih * s.w + off;
+            float* __restrict yv = yr;
+            std::int64_t* __restrict av = ar;  // int64 stores could alias s: use locals
+            const std::int64_t base = ih * s.w + off;
+            const index_t sw = s.sw;
+            for (index_t ow = lo; ow < hi; ++ow) {
+              const float v = xr[ow * sw];
+              const float b = yv[ow];
+              const bool take = (v > b) || (v != v);
+              yv[ow] = take ? v : b;
+              av[ow] = take ? base + ow * sw : av[ow];
             }
           }
-        done:
-          yp[oh * wo + ow] = best;
-          ap[oh * wo + ow] = bi;
         }
       }
     }
@@ -77,21 +108,22 @@ void avg_pool2d_forward(const float* x, float* y, const Pool2dShape& s) {
   parallel_chunks(s.n * s.c, plane_grain(plane), [&](index_t p0, index_t p1) {
     for (index_t p = p0; p < p1; ++p) {
       const float* xp = x + p * plane;
-      float* yp = y + p * oplane;
       for (index_t oh = 0; oh < ho; ++oh) {
-        index_t h0 = oh * s.sh - s.ph;
-        index_t h1 = std::min<index_t>(h0 + s.kh, s.h + s.ph);
-        for (index_t ow = 0; ow < wo; ++ow) {
-          index_t w0 = ow * s.sw - s.pw;
-          index_t w1 = std::min<index_t>(w0 + s.kw, s.w + s.pw);
-          const float div = float((h1 - h0) * (w1 - w0));  // padding counted
-          const index_t a0 = std::max<index_t>(h0, 0), a1 = std::min<index_t>(h1, s.h);
-          const index_t b0 = std::max<index_t>(w0, 0), b1 = std::min<index_t>(w1, s.w);
-          float acc = 0.f;
-          for (index_t ih = a0; ih < a1; ++ih)
-            for (index_t iw = b0; iw < b1; ++iw) acc += xp[ih * s.w + iw];
-          yp[oh * wo + ow] = acc / div;
-        }
+        float* __restrict yr = y + p * oplane + oh * wo;
+        const index_t h0 = oh * s.sh - s.ph, hd = std::min<index_t>(h0 + s.kh, s.h + s.ph) - h0;
+        // Window sums a whole output row at a time (vectorises over ow), each window
+        // visited in row-major order as PyTorch does.
+        for (index_t ow = 0; ow < wo; ++ow) yr[ow] = 0.f;
+        for (index_t ih = std::max<index_t>(h0, 0); ih < std::min<index_t>(h0 + s.kh, s.h); ++ih)
+          for (index_t kj = 0; kj < s.kw; ++kj) {
+            index_t lo, hi;
+            const index_t off = kj - s.pw;
+            valid_cols(wo, s.w, s.sw, off, lo, hi);
+            const float* __restrict xr = xp + ih * s.w + off;
+            const index_t sw = s.sw;
+            for (index_t ow = lo; ow < hi; ++ow) yr[ow] += xr[ow * sw];
+          }
+        for (index_t ow = 0; ow < wo; ++ow) yr[ow] /= float(hd * window_cols(ow, s));
       }
     }
   });
@@ -100,22 +132,23 @@ void avg_pool2d_forward(const float* x, float* y, const Pool2dShape& s) {
 void avg_pool2d_backward(const float* dy, float* dx, const Pool2dShape& s) {
   const index_t ho = s.ho(), wo = s.wo(), plane = s.h * s.w, oplane = ho * wo;
   parallel_chunks(s.n * s.c, plane_grain(plane), [&](index_t p0, index_t p1) {
+    float* __restrict g = grow_row(wo);
     for (index_t p = p0; p < p1; ++p) {
       float* dp = dx + p * plane;
       std::memset(dp, 0, sizeof(float) * plane);
-      const float* gp = dy + p * oplane;
       for (index_t oh = 0; oh < ho; ++oh) {
-        index_t h0 = oh * s.sh - s.ph;
-        index_t h1 = std::min<index_t>(h0 + s.kh, s.h + s.ph);
-        for (index_t ow = 0; ow < wo; ++ow) {
-          index_t w0 = ow * s.sw - s.pw;
-          index_t w1 = std::min<index_t>(w0 + s.kw, s.w + s.pw);
-          const float g = gp[oh * wo + ow] / float((h1 - h0) * (w1 - w0));
-          const index_t a0 = std::max<index_t>(h0, 0), a1 = std::min<index_t>(h1, s.h);
-          const index_t b0 = std::max<index_t>(w0, 0), b1 = std::min<index_t>(w1, s.w);
-          for (index_t ih = a0; ih < a1; ++ih)
-            for (index_t iw = b0; iw < b1; ++iw) dp[ih * s.w + iw] += g;
-        }
+        const float* gr = dy + p * oplane + oh * wo;
+        const index_t h0 = oh * s.sh - s.ph, hd = std::min<index_t>(h0 + s.kh, s.h + s.ph) - h0;
+        for (index_t ow = 0; ow < wo; ++ow) g[ow] = gr[ow] / float(hd * window_cols(ow, s));
+        for (index_t ih = std::max<index_t>(h0, 0); ih < std::min<index_t>(h0 + s.kh, s.h); ++ih)
+          for (index_t kj = 0; kj < s.kw; ++kj) {
+            index_t lo, hi;
+            const index_t off = kj - s.pw;
+            valid_cols(wo, s.w, s.sw, off, lo, hi);
+            float* __restrict dr = dp + ih * s.w + off;
+            const index_t sw = s.sw;
+            for (index_t ow = lo; ow < hi; ++ow) dr[ow * sw] += g[ow];  // distinct per ow
+          }
       }
     }
   });

@@ -11,7 +11,8 @@ struct Pool2dShape {
   index_t wo() const { return (w + 2 * pw - kw) / sw + 1; }
 };
 
-// y and argmax (flat index ih*w + iw into each input plane): overwritten. NaN wins, as PyTorch.
+// y and argmax (flat index ih*w + iw into each input plane): overwritten. As PyTorch, the first
+// maximum wins, and a NaN beats numbers (the window's last NaN is taken).
 void max_pool2d_forward(const float* x, float* y, std::int64_t* argmax, const Pool2dShape& s);
 
 // dx (planes, plane): overwritten (zeros, then dy (planes, oplane) added at argmax).

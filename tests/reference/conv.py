@@ -66,7 +66,8 @@ def _windows(h, w, k, s, p):
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):
-    """-> (y float64, argmax int64 flat index into each H*W plane); padding never wins."""
+    """-> (y float64, argmax int64 flat index into each H*W plane); padding never wins, the
+    first maximum of a window wins, and a NaN beats any number (the last NaN is taken)."""
     x = np.asarray(x, np.float64)
     k = _pair(kernel_size); s = k if stride is None else _pair(stride); p = _pair(padding)
     n, c, h, w = x.shape
@@ -78,6 +79,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
         b0, b1 = max(w0, 0), min(w0 + k[1], w)
         win = x[:, :, a0:a1, b0:b1].reshape(n, c, -1)
         idx = win.argmax(axis=2)  # first maximum, as PyTorch
+        nan = np.isnan(win)  # PyTorch (`v > best || isnan(v)`) ends on the window's last NaN
+        idx = np.where(nan.any(2), win.shape[2] - 1 - nan[..., ::-1].argmax(2), idx)
         y[:, :, oh, ow] = np.take_along_axis(win, idx[..., None], 2)[..., 0]
         am[:, :, oh, ow] = (a0 + idx // (b1 - b0)) * w + b0 + idx % (b1 - b0)
     return y, am
