@@ -26,13 +26,10 @@ from fastnn.models import cnn
 
 
 def find_mnist(arg: Optional[str]) -> Path:
-    here = Path(__file__).resolve().parents[1]
-    for p in ([Path(arg)] if arg else []) + [Path(os.environ.get("FASTNN_MNIST", "/nonexistent")),
-                                           here.parent / "shared" / "data" / "mnist",
-                                           Path("/work/shared/data/mnist")]:
-        if (p / "t10k-images-idx3-ubyte.gz").exists() or (p / "t10k-images-idx3-ubyte").exists():
-            return p
-    raise SystemExit("MNIST not found: pass --mnist DIR (folder with t10k-images-idx3-ubyte.gz)")
+    p = fastnn.data.find_mnist(arg)
+    if p is None:
+        raise SystemExit("MNIST not found: pass --mnist DIR (folder with t10k-images-idx3-ubyte.gz)")
+    return p
 
 
 def accuracy(model: fastnn.Module, x: np.ndarray, y: np.ndarray, batch: int = 500) -> float:

@@ -28,12 +28,8 @@ _DATA: Dict[str, Tuple[np.ndarray, ...]] = {}  # per process, so a worker loads 
 
 
 def default_data_dir() -> Optional[str]:
-    repo = Path(__file__).resolve().parents[1]
-    for cand in (os.environ.get("FASTNN_MNIST"), repo.parent / "shared" / "data" / "mnist",
-                 Path("/work/shared/data/mnist")):
-        if cand and Path(cand, "t10k-images-idx3-ubyte.gz").exists():
-            return str(cand)
-    return None
+    p = fastnn.data.find_mnist()
+    return None if p is None else str(p)
 
 
 def load(data_dir: str) -> Tuple[np.ndarray, ...]:

@@ -13,25 +13,17 @@ import numpy as np
 __all__ = ["main"]
 
 
-def _default_mnist_dir() -> Optional[str]:
-    for cand in (os.environ.get("FASTNN_MNIST"), "../shared/data/mnist", "shared/data/mnist",
-                 str(Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist")):
-        if cand and Path(cand, "t10k-images-idx3-ubyte.gz").exists():
-            return cand
-    return None
-
-
 def load_dataset(name: str, data_dir: Optional[str], n_train: Optional[int] = None
                  ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """-> (x_train, y_train, x_val, y_val), a fixed split (MNIST: first 8000 / last 2000 of
     the given split; digits: first 80% / last 20%)."""
-    from .data import load_digits, load_mnist
+    from .data import find_mnist, load_digits, load_mnist
     if name == "digits":
         x, y = load_digits()
         n = int(len(x) * 0.8)
         return x[:n], y[:n], x[n:], y[n:]
     if name == "mnist":
-        folder = data_dir or _default_mnist_dir()
+        folder = data_dir or find_mnist()
         if folder is None:
             raise SystemExit("--data: give the folder holding the MNIST IDX files (t10k-*/train-*)")
         split = "train" if Path(folder, "train-images-idx3-ubyte.gz").exists() or Path(folder, "train-images-idx3-ubyte").exists() else "test"

@@ -11,7 +11,7 @@ import numpy as np
 
 from ._checks import as_float32, positive_int, rng_or_default
 
-__all__ = ["DataLoader", "load_mnist", "load_digits", "train_val_split", "read_idx"]
+__all__ = ["DataLoader", "load_mnist", "load_digits", "train_val_split", "read_idx", "find_mnist"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -121,6 +121,19 @@ def load_mnist(path: PathLike, split: str = "train") -> Tuple[np.ndarray, np.nda
         raise ValueError(f"path: MNIST files disagree: images {images.shape}, labels {labels.shape}")
     x = (images.astype(np.float32) / np.float32(255.0))[:, None, :, :]
     return np.ascontiguousarray(x), labels.astype(np.int64)
+
+
+def find_mnist(path: Optional[PathLike] = None) -> Optional[Path]:
+    """The folder holding MNIST's IDX files (`t10k-images-idx3-ubyte[.gz]`): `path` if given,
+    else $FASTNN_MNIST, ./shared/data/mnist, ../shared/data/mnist (beside a checkout), or None."""
+    cands = [Path(path)] if path is not None else []
+    env = os.environ.get("FASTNN_MNIST")
+    cands += ([Path(env)] if env else []) + [Path("shared/data/mnist"), Path("../shared/data/mnist"),
+                                              Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"]
+    for c in cands:
+        if (c / "t10k-images-idx3-ubyte.gz").exists() or (c / "t10k-images-idx3-ubyte").exists():
+            return c
+    return None
 
 
 def load_digits() -> Tuple[np.ndarray, np.ndarray]:

@@ -437,6 +437,14 @@ class Adadelta(Optimizer):
                          float(group["weight_decay"]), bool(group["maximize"]))
 
 
+def _beta1(group: Dict[str, Any], t: int) -> float:
+    """betas[0] at step t (it may be a schedule), checked to lie in [0, 1)."""
+    b1 = resolve(group["betas"][0], t)
+    if not 0.0 <= b1 < 1.0:
+        raise ValueError(f"betas[0]: the schedule gave {b1} at step {t}; expected a value in [0, 1)")
+    return b1
+
+
 class Adam(Optimizer):
     """Adam (Kingma & Ba), as torch.optim.Adam, with AMSGrad and PyTorch's
     `decoupled_weight_decay` switch (then it is AdamW).
@@ -464,9 +472,7 @@ class Adam(Optimizer):
         _nonneg(group, "eps", "weight_decay")
 
     def _update(self, group: Dict[str, Any], flat: _FlatGroup, t: int) -> None:
-        b1 = resolve(group["betas"][0], t)
-        if not 0.0 <= b1 < 1.0:
-            raise ValueError(f"betas[0]: the schedule gave {b1} at step {t}; expected a value in [0, 1)")
+        b1 = _beta1(group, t)
         _C.adam_step(flat.data, flat.grad, flat.buffer("exp_avg"), flat.buffer("exp_avg_sq"),
                      flat.buffer("max_exp_avg_sq") if group["amsgrad"] else None,
                      self._hyper(group, "lr", t), b1, float(group["betas"][1]), float(group["eps"]),
@@ -509,9 +515,7 @@ class Adamax(Optimizer):
         _nonneg(group, "eps", "weight_decay")
 
     def _update(self, group: Dict[str, Any], flat: _FlatGroup, t: int) -> None:
-        b1 = resolve(group["betas"][0], t)
-        if not 0.0 <= b1 < 1.0:
-            raise ValueError(f"betas[0]: the schedule gave {b1} at step {t}; expected a value in [0, 1)")
+        b1 = _beta1(group, t)
         _C.adamax_step(flat.data, flat.grad, flat.buffer("exp_avg"), flat.buffer("exp_inf"),
                        self._hyper(group, "lr", t), b1, float(group["betas"][1]), float(group["eps"]),
                        float(group["weight_decay"]), t + 1, bool(group["maximize"]))
