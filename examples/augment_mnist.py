@@ -9,7 +9,7 @@ Recipe: Adam 3e-3 with cosine decay to 0 over all steps, batch 64, He init (the 
 `fastnn.models` for bncnn). Prints the held-out accuracy and time after every epoch; with
 --checkpoint it saves model, optimizer and the fitted preprocessor in one file.
 
-    PYTHONPATH=python python examples/augment_mnist.py [--epochs 20] [--pad 2] [--degrees 10]
+    PYTHONPATH=python python examples/augment_mnist.py [--epochs 20] [--pad 2] [--degrees 8]
         [--translate 0.05] [--scale 0.9 1.1] [--shear 0] [--mnist DIR] [--checkpoint FILE]
 """
 from __future__ import annotations
@@ -52,7 +52,7 @@ def main(argv: Optional[list] = None) -> int:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--lr", type=float, default=fastnn.models.DEFAULT_LR["bncnn"])
     ap.add_argument("--pad", type=int, default=2, help="RandomCrop padding (0: no crops)")
-    ap.add_argument("--degrees", type=float, default=10.0, help="RandomAffine rotation range ±deg")
+    ap.add_argument("--degrees", type=float, default=8.0, help="RandomAffine rotation range ±deg")
     ap.add_argument("--translate", type=float, default=0.0, help="RandomAffine translation fraction")
     ap.add_argument("--scale", type=float, nargs=2, default=(0.9, 1.1), help="RandomAffine scale range")
     ap.add_argument("--shear", type=float, default=0.0, help="RandomAffine x shear range ±deg")

@@ -267,9 +267,10 @@ def test_float64_and_strided_input_accepted():
 
 
 @pytest.mark.parametrize("t", [A.RandomAffine(25, translate=(0.1, 0.2), scale=(0.8, 1.1), shear=8),
-                               A.ColorJitter(0.3, 0.3, 0.3), A.RandomCrop(28, padding=4)], ids=repr)
+                               A.ColorJitter(0.3, 0.3, 0.3), A.RandomCrop(64, padding=4)], ids=repr)
 def test_one_and_two_threads_identical(t, threads):
-    x = images(n=33, c=3, h=28, w=28)
+    # Large enough for several work chunks (the kernels take ~256K-1M elements per chunk).
+    x = images(n=200, c=3, h=64, w=64)
     threads(1)
     a = t(x, np.random.default_rng(0))
     threads(2)

@@ -1,5 +1,6 @@
 // Colour jitter: brightness, contrast and saturation blends with clamping, one sample per task.
 #include "augment/color.h"
+#include <algorithm>
 
 namespace fastnn {
 
@@ -10,7 +11,10 @@ inline float clamp01(float v) { return v < 0.f ? 0.f : (v > 1.f ? 1.f : v); }
 
 void color_jitter(const float* x, const float* factors, float* y, index_t n, index_t c,
                   index_t hw, bool brightness, bool contrast, bool saturation) {
-  parallel_chunks(n, 1, [&](index_t i0, index_t i1) {
+  // ~1M elements per chunk: a few ms of streaming work, so a typical batch stays on one
+  // thread (waking a second one costs more than it saves, and on a busy machine much more).
+  const index_t grain = std::max<index_t>(1, (index_t(1) << 20) / std::max<index_t>(1, c * hw));
+  parallel_chunks(n, grain, [&](index_t i0, index_t i1) {
     for (index_t i = i0; i < i1; ++i) {
       const float fb = factors[3 * i], fc = factors[3 * i + 1], fs = factors[3 * i + 2];
       const float* xs = x + i * c * hw;

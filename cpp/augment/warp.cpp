@@ -1,5 +1,6 @@
 // Per-sample affine warp (bilinear) and padded crops of NCHW batches.
 #include "augment/warp.h"
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -11,7 +12,9 @@ void affine_warp_bilinear(const float* x, const float* theta, float* y, index_t 
   const index_t plane = h * w, oplane = ho * wo;
   const double cxi = 0.5 * double(w - 1), cyi = 0.5 * double(h - 1);
   const double cxo = 0.5 * double(wo - 1), cyo = 0.5 * double(ho - 1);
-  parallel_chunks(n, 1, [&](index_t i0, index_t i1) {
+  // ~256K outputs (about 0.5 ms) per chunk; the partition depends on the sizes only.
+  const index_t grain = std::max<index_t>(1, (index_t(1) << 18) / std::max<index_t>(1, c * oplane));
+  parallel_chunks(n, grain, [&](index_t i0, index_t i1) {
     for (index_t i = i0; i < i1; ++i) {
       const float* t = theta + 6 * i;
       const double a = t[0], b = t[1], tx = t[2] + cxi, d = t[3], e = t[4], ty = t[5] + cyi;
@@ -59,7 +62,9 @@ void crop_padded(const float* x, const std::int64_t* offsets, float* y, index_t 
                  index_t h, index_t w, index_t ho, index_t wo, index_t pad_top,
                  index_t pad_left, float fill) {
   const index_t plane = h * w, oplane = ho * wo;
-  parallel_chunks(n, 4, [&](index_t i0, index_t i1) {
+  // A copy: ~1M elements per chunk, so a typical batch is one memcpy-bound pass on one thread.
+  const index_t grain = std::max<index_t>(1, (index_t(1) << 20) / std::max<index_t>(1, c * oplane));
+  parallel_chunks(n, grain, [&](index_t i0, index_t i1) {
     for (index_t i = i0; i < i1; ++i) {
       const index_t r0 = offsets[2 * i] - pad_top, s0 = offsets[2 * i + 1] - pad_left;
       // Columns [s_lo, s_hi) of the output row come from inside x; the rest is fill.
