@@ -10,31 +10,15 @@ Every stage is validated against a small NumPy computation before anything is ti
 """
 from __future__ import annotations
 
-import os
-
-# Keep BLAS spin threads (numpy's OpenBLAS, torch's MKL) off the cores the kernels use.
-for _v in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_v, "1")
+from _timing import time_fn  # noqa: E402  (first: pins the BLAS threads before NumPy loads)
 
 import argparse  # noqa: E402
-import time  # noqa: E402
-from typing import Callable, Optional  # noqa: E402
+from typing import Optional  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 import fastnn  # noqa: E402
 from fastnn import augment as A  # noqa: E402
-
-
-def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
 
 
 def pipeline() -> A.Compose:
@@ -128,7 +112,7 @@ def torch_affine_ms(x: np.ndarray, theta: np.ndarray, repeats: int, threads: int
     want = fastnn._C.affine_warp_bilinear(x, theta, h, w, 0.0)
     if np.abs(got - want).max() > 1e-4:
         raise SystemExit("validation failed: torch's grid_sample disagrees with the affine kernel")
-    return median_seconds(run, repeats) * 1e3
+    return time_fn(run, repeats)[0] * 1e3
 
 
 def cnn_step_ms(x: np.ndarray, repeats: int) -> float:
@@ -143,7 +127,7 @@ def cnn_step_ms(x: np.ndarray, repeats: int) -> float:
         _, dout = loss_fn(out, y)
         model.backward(dout)
 
-    return median_seconds(step, repeats, warmup=1) * 1e3
+    return time_fn(step, repeats, warmup=1)[0] * 1e3
 
 
 def main() -> int:
@@ -167,7 +151,7 @@ def main() -> int:
     print(f"{'stage':28s} {'ms':>8s} {'GB/s':>7s} {'torch ms':>9s} {'ratio':>6s}")
     total = 0.0
     for name, t in zip(names, stages):
-        ms = median_seconds(lambda: t(x, rng), reps) * 1e3
+        ms = time_fn(lambda: t(x, rng), reps)[0] * 1e3
         total += ms
         extra = ""
         if isinstance(t, A.RandomAffine):
@@ -177,7 +161,7 @@ def main() -> int:
                 extra = f" {tms:9.2f} {tms / ms:6.2f}"
         print(f"{name:28s} {ms:8.2f} {nbytes / ms / 1e6:7.1f}{extra}")
     comp = pipeline()
-    pipe_ms = median_seconds(lambda: comp(x, rng), reps) * 1e3
+    pipe_ms = time_fn(lambda: comp(x, rng), reps)[0] * 1e3
     print(f"{'whole pipeline (Compose)':28s} {pipe_ms:8.2f}   (sum of stages {total:.2f})")
     step_ms = cnn_step_ms(x, max(3, reps // 3))
     print(f"{'bncnn forward+backward':28s} {step_ms:8.2f}")

@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import os
 
-# NumPy's (and PyTorch's) BLAS threads busy-wait after each call and would steal the cores
-# being timed: keep the BLAS to one thread (fastnn and PyTorch's own OpenMP are set below).
-for _v in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_v, "1")
+from _timing import time_fn  # noqa: E402  (first: pins the BLAS threads before NumPy loads)
 
 import argparse
-import time
-from typing import Callable, List, Optional, Tuple
+from typing import List, Optional
 
 import numpy as np
 
@@ -25,18 +21,6 @@ import fastnn
 from fastnn import functional as F
 
 SHAPES = [(64, 64, 32, 32), (64, 256, 8, 8), (256, 1024)]
-
-
-def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 2) -> Tuple[float, float]:
-    """(median, best) wall time of fn() in seconds."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)), float(np.min(times))
 
 
 def validate(x: np.ndarray, g: np.ndarray, b: np.ndarray, dy: np.ndarray) -> None:
@@ -85,7 +69,7 @@ def torch_times(x: np.ndarray, g: np.ndarray, b: np.ndarray, dy: np.ndarray, rep
     def bwd():
         return torch.autograd.grad(y, (xt, gt, bt), dyt, retain_graph=True)
 
-    return median_seconds(fwd, repeats), median_seconds(bwd, repeats)
+    return time_fn(fwd, repeats), time_fn(bwd, repeats)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -112,8 +96,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         validate(x, g, b, dy)
         rm, rv = np.zeros(c, np.float32), np.ones(c, np.float32)
         y, sm, si = F.batch_norm(x, g, b, rm, rv)
-        tf, tf_best = median_seconds(lambda: F.batch_norm(x, g, b, rm, rv), repeats)
-        tb, tb_best = median_seconds(lambda: F.batch_norm_backward(dy, x, g, sm, si), repeats)
+        tf, tf_best = time_fn(lambda: F.batch_norm(x, g, b, rm, rv), repeats)
+        tb, tb_best = time_fn(lambda: F.batch_norm_backward(dy, x, g, sm, si), repeats)
         nbytes = x.size * 4
         row = (f"{str(shape):>18} {tf * 1e3:6.3f} ({tf_best * 1e3:6.3f}) {2 * nbytes / tf / 1e9:5.1f} "
                f"{tb * 1e3:6.3f} ({tb_best * 1e3:6.3f}) {3 * nbytes / tb / 1e9:5.1f} "

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import os
 
-# OpenBLAS/MKL/OpenMP pools of NumPy and PyTorch's BLAS busy-wait after each call and would
-# steal the cores being timed: one thread for them (fastnn and torch set their own counts).
-for _v in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_v, "1")
+import _timing  # noqa: E402,F401  (first: pins the BLAS threads before NumPy loads)
 
 import argparse
 import math

@@ -2,15 +2,9 @@
 PyTorch (same shapes, same thread count) when it is installed. Validates before timing."""
 from __future__ import annotations
 
-import os
-
-# NumPy's OpenBLAS threads busy-wait after each call and would steal the cores being timed
-# (the validation below uses float64 matmuls): keep them to one thread.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+from _timing import time_fn  # noqa: E402  (first: pins the BLAS threads before NumPy loads)
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 
@@ -20,16 +14,6 @@ import fastnn.functional as F
 SHAPES = [  # (batch, in, out)
     (64, 784, 256), (64, 256, 10), (256, 1024, 1024), (512, 512, 512), (1024, 3136, 10),
 ]
-
-
-def median_ms(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -57,8 +41,8 @@ def main() -> None:
         dx, dw, db = F.linear_backward(dy, x, w)
         assert np.allclose(dw, dy.T.astype(np.float64) @ x, rtol=1e-3, atol=1e-2), "linear backward is wrong"
         flops = 2.0 * n * d * o
-        tf = median_ms(lambda: F.linear(x, w, b), repeats)
-        tb = median_ms(lambda: F.linear_backward(dy, x, w), repeats)
+        tf = time_fn(lambda: F.linear(x, w, b), repeats, warmup=1)[0] * 1e3
+        tb = time_fn(lambda: F.linear_backward(dy, x, w), repeats, warmup=1)[0] * 1e3
         line = f"{f'{n},{d},{o}':>16} {tf:8.3f} {flops / tf / 1e6:8.1f} {tb:8.3f} {2 * flops / tb / 1e6:8.1f}"
         if torch is not None:
             xt = torch.tensor(x, requires_grad=True)
@@ -69,7 +53,7 @@ def main() -> None:
                 xt.grad = None
                 lin.zero_grad()
                 lin(xt).backward(dyt)
-            tt = median_ms(step, repeats)
+            tt = time_fn(step, repeats, warmup=1)[0] * 1e3
             line += f" {tt:17.3f} {tt / (tf + tb):6.2f}"
         print(line, flush=True)
 

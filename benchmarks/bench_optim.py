@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import os
 
-# NumPy's/torch's BLAS threads busy-wait after each call and would steal the cores being timed:
-# keep the BLAS to one thread (fastnn's and torch's own thread counts are set below).
-for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+import _timing  # noqa: E402,F401  (first: pins the BLAS threads before NumPy loads)
 
 import argparse
 import math
