@@ -445,7 +445,16 @@ def _beta1(group: Dict[str, Any], t: int) -> float:
     return b1
 
 
-class Adam(Optimizer):
+class _BetasOptimizer(Optimizer):
+    """Shared validation of Adam and Adamax: betas (betas[0] may be a schedule), eps, weight_decay."""
+
+    def _validate(self, group: Dict[str, Any]) -> None:
+        super()._validate(group)
+        group["betas"] = _betas(group["betas"])
+        _nonneg(group, "eps", "weight_decay")
+
+
+class Adam(_BetasOptimizer):
     """Adam (Kingma & Ba), as torch.optim.Adam, with AMSGrad and PyTorch's
     `decoupled_weight_decay` switch (then it is AdamW).
 
@@ -465,11 +474,6 @@ class Adam(Optimizer):
         super().__init__(params, dict(lr=lr, betas=tuple(betas) if isinstance(betas, (list, tuple)) else betas,
                                       eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                                       maximize=maximize, decoupled_weight_decay=decoupled_weight_decay))
-
-    def _validate(self, group: Dict[str, Any]) -> None:
-        super()._validate(group)
-        group["betas"] = _betas(group["betas"])
-        _nonneg(group, "eps", "weight_decay")
 
     def _update(self, group: Dict[str, Any], flat: _FlatGroup, t: int) -> None:
         b1 = _beta1(group, t)
@@ -496,7 +500,7 @@ class AdamW(Adam):
         super()._validate(group)
 
 
-class Adamax(Optimizer):
+class Adamax(_BetasOptimizer):
     """Adamax (Kingma & Ba, infinity norm), as torch.optim.Adamax.
 
     Convention (PyTorch): u ← max(β₂·u, |g| + eps) (eps inside the max);
@@ -508,11 +512,6 @@ class Adamax(Optimizer):
                  maximize: bool = False, differentiable: bool = False, capturable: bool = False) -> None:
         super().__init__(params, dict(lr=lr, betas=tuple(betas) if isinstance(betas, (list, tuple)) else betas,
                                       eps=eps, weight_decay=weight_decay, maximize=maximize))
-
-    def _validate(self, group: Dict[str, Any]) -> None:
-        super()._validate(group)
-        group["betas"] = _betas(group["betas"])
-        _nonneg(group, "eps", "weight_decay")
 
     def _update(self, group: Dict[str, Any], flat: _FlatGroup, t: int) -> None:
         b1 = _beta1(group, t)
