@@ -110,6 +110,15 @@ def test_adaptive_gains_clipping_reached():
 TORCH_CASES = [c for c in CASES if c[0] != "AdaptiveGains"]
 
 
+def _step_both(torch, opt, topt, params, tparams, grads):
+    """One step of fastnn's and PyTorch's optimizer on the same gradients."""
+    for p, tp, g in zip(params, tparams, grads):
+        p.grad = g
+        tp.grad = torch.from_numpy(g.copy())
+    opt.step()
+    topt.step()
+
+
 @pytest.mark.parametrize("name,hyper", TORCH_CASES, ids=_ids(TORCH_CASES))
 def test_trajectory_matches_torch(name, hyper):
     torch = pytest.importorskip("torch")
@@ -120,12 +129,7 @@ def test_trajectory_matches_torch(name, hyper):
     opt = getattr(optim, name)(params, **hyper)
     topt = getattr(torch.optim, name)(tparams, **hyper)
     for t in range(100):
-        grads = _grads(rng, SHAPES, t, 0.0)
-        for p, tp, g in zip(params, tparams, grads):
-            p.grad = g
-            tp.grad = torch.from_numpy(g.copy())
-        opt.step()
-        topt.step()
+        _step_both(torch, opt, topt, params, tparams, _grads(rng, SHAPES, t, 0.0))
     for p, tp in zip(params, tparams):
         np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=2e-4, atol=2e-5)
     ours, theirs = opt.state_dict(), topt.state_dict()
@@ -169,12 +173,7 @@ def test_load_torch_state_dict_resumes(name, hyper):
     opt = getattr(optim, name)(params, **{**hyper, "lr": 123.0})   # lr comes from the state dict
     opt.load_state_dict(conv)
     for t in range(3):
-        grads = _grads(rng, SHAPES, 100 + t, 0.0)
-        for p, tp, g in zip(params, tparams, grads):
-            p.grad = g
-            tp.grad = torch.from_numpy(g.copy())
-        opt.step()
-        topt.step()
+        _step_both(torch, opt, topt, params, tparams, _grads(rng, SHAPES, 100 + t, 0.0))
     for p, tp in zip(params, tparams):
         np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-5, atol=1e-6)
 

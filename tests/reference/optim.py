@@ -82,16 +82,21 @@ def adadelta_step(p, g, state, *, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, m
     p -= lr * delta
 
 
+def _adam_grad(p, g, lr, weight_decay, maximize, decoupled):
+    """The gradient Adam/NAdam use: AdamW-style decay shrinks p in place first (decoupled),
+    otherwise weight decay is added to the gradient (coupled L2)."""
+    if decoupled:
+        p *= 1 - lr * weight_decay
+        return _grad(p, g, 0.0, maximize)
+    return _grad(p, g, weight_decay, maximize)
+
+
 def adam_step(p, g, state, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
               amsgrad=False, maximize=False, decoupled_weight_decay=False):
     b1, b2 = betas
     step = state.get("step", 0) + 1
     state["step"] = step
-    if decoupled_weight_decay:
-        p *= 1 - lr * weight_decay
-        d = _grad(p, g, 0.0, maximize)
-    else:
-        d = _grad(p, g, weight_decay, maximize)
+    d = _adam_grad(p, g, lr, weight_decay, maximize, decoupled_weight_decay)
     m = b1 * state.get("exp_avg", np.zeros_like(p)) + (1 - b1) * d
     v = b2 * state.get("exp_avg_sq", np.zeros_like(p)) + (1 - b2) * d * d
     state["exp_avg"], state["exp_avg_sq"] = m, v
@@ -126,11 +131,7 @@ def nadam_step(p, g, state, *, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_dec
     b1, b2 = betas
     step = state.get("step", 0) + 1
     state["step"] = step
-    if decoupled_weight_decay:
-        p *= 1 - lr * weight_decay
-        d = _grad(p, g, 0.0, maximize)
-    else:
-        d = _grad(p, g, weight_decay, maximize)
+    d = _adam_grad(p, g, lr, weight_decay, maximize, decoupled_weight_decay)
     mu = b1 * (1 - 0.5 * 0.96 ** (step * momentum_decay))
     mu_next = b1 * (1 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
     mu_product = state.get("mu_product", 1.0) * mu
