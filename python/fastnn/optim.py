@@ -193,7 +193,8 @@ class Optimizer:
         return loss
 
     def _update(self, group: Dict[str, Any], flat: _FlatGroup, t: int) -> None:
-        raise NotImplementedError
+        """The update rule of a subclass: one fused kernel call over the group's flat buffers."""
+        raise NotImplementedError(f"{type(self).__name__} must define _update() (abstract in Optimizer)")
 
     def hyper(self, name: str, group: int = 0) -> float:
         """Current value of a hyper-parameter (e.g. "lr") of a group at its next step."""

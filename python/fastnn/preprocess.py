@@ -60,20 +60,20 @@ class Preprocessor:
         return x
 
     def _expected_shapes(self, feature_shape: Tuple[int, ...]) -> Dict[str, Tuple[int, ...]]:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define _expected_shapes() (abstract in Preprocessor)")
 
     def _after_load(self) -> None:
         """Recompute derived arrays after fit or load_state_dict."""
 
     # --- public API ----------------------------------------------------------------------
     def fit(self, x: np.ndarray) -> "Preprocessor":
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define fit() (abstract in Preprocessor)")
 
     def transform(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define transform() (abstract in Preprocessor)")
 
     def inverse_transform(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define inverse_transform() (abstract in Preprocessor)")
 
     def fit_transform(self, x: np.ndarray) -> np.ndarray:
         """fit(x) then transform(x)."""

@@ -40,7 +40,7 @@ class Dimension:
     log: bool = False
 
     def sample(self, rng: np.random.Generator) -> Any:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define sample(rng) (abstract in the base space)")
 
     def narrow(self, values: Sequence[Any], within: Optional["Dimension"] = None) -> "Dimension":
         raise NotImplementedError
