@@ -22,6 +22,10 @@ SHAPES = [
     (3, 4, 17, 19),
     (2, 3, 31),        # (N, C, L)
     (257, 70),         # several row chunks in the column path
+    (3, 5000),         # wide (N, C): threads split the columns, several column chunks
+    (5, 64, 8, 8),     # S = 64: column statistics over 4096 columns, element-wise pass by rows
+    (4, 3, 10, 10),    # S = 100, narrow: column statistics by row chunks, pass by rows
+    (3, 7, 13, 13),    # S = 169, the last plane size with column statistics
 ]
 
 
@@ -158,7 +162,8 @@ def test_float64_and_noncontiguous_input(rng):
 
 
 # -- 3. thread-count independence ---------------------------------------------------------------
-@pytest.mark.parametrize("shape", [(64, 8, 16, 16), (300, 70), (33, 40, 3, 3), (16, 5, 40, 40)])
+@pytest.mark.parametrize("shape", [(64, 8, 16, 16), (300, 70), (33, 40, 3, 3), (16, 5, 40, 40),
+                                   (3, 9000), (130, 40, 8, 8), (9, 70, 12, 12)])
 def test_one_and_two_threads_identical(shape, rng, threads):
     x, g, b = _data(shape, rng)
     dy = rng.standard_normal(shape).astype(np.float32)

@@ -1,13 +1,20 @@
-// Batch normalization kernels, two streaming passes each, both in memory order: (1) per-channel
-// sums; (2) one fused element-wise pass (y = (x - mean)*scale + shift, or
-// dx = a*dy + b*(x - mean) + c). Gathering a channel's rows instead (stride C*H*W floats, often
-// a power of two) was 3-4x slower: the rows collide in the same cache sets. Walking pass (2)
-// backwards to reuse the cache pass (1) left behind gained nothing measurable.
+// Batch normalization kernels: a statistics pass (per-channel sums) and one fused element-wise
+// pass (y = (x - mean)*scale + shift, or dx = a*dy + b*(x - mean) + c), both in memory order.
+// - Statistics: planes of S >= kRowSumsMin floats are summed row by row ((n, c) rows); smaller
+//   ones, (N, C) input included, by columns of the (N, C*S) view, row after row (a reduction
+//   per short row costs more than its loads).
+// - Element-wise pass: by (n, c) rows with per-channel constants when S >= kRowMin, else by
+//   rows of the (N, C*S) view with per-column constants.
+// Gathering a channel's rows instead (stride C*H*W floats, often a power of two) was 3-4x
+// slower: the rows collide in the same cache sets. Tried and dropped after measuring (no gain
+// on this machine): channel groups sized to stay in L3 between the passes, non-temporal stores
+// for outputs of 16 MiB and more (the eval pass got slower), walking pass 2 backwards.
 //
-// Sums: float32 SIMD lanes over short fixed blocks (at most kBlock values per lane group),
-// each block added to a float64 total, all shifted by a per-channel constant k so that the
-// one-pass variance does not cancel when |mean| >> std. Block boundaries and the order of
-// every addition depend on the shape only, so results do not depend on the thread count.
+// Sums: float32 SIMD lanes over short fixed blocks (at most kBlock values per lane group, or
+// kRowBlock rows per column), each block added to a float64 total, all shifted by a
+// per-channel constant k so that the one-pass variance does not cancel when |mean| >> std.
+// Block boundaries and the order of every addition depend on the shape only, so results do
+// not depend on the thread count.
 #include "norm/batchnorm.h"
 #include <algorithm>
 #include <cmath>
@@ -20,13 +27,13 @@ namespace {
 // Planes (S = H*W) with at least this many floats are summed row by row; smaller ones (S = 1
 // for 2-d input, 7x7 maps, ...) by columns of the (N, C*S) view.
 constexpr index_t kRowMin = 64;
+// Below this plane size the statistics pass also runs by columns (a reduction per row of S
+// values costs more than the row's loads), while the element-wise pass runs by rows.
+constexpr index_t kRowSumsMin = 256;
 // A float32 partial sum never covers more than this many values of a row (64 per lane)...
 constexpr index_t kBlock = 2048;
 // ... or, in the column path, more than this many rows, before it is added to float64.
 constexpr index_t kRowBlock = 64;
-// Columns per tile in the column path: 3 x 4 AVX-512 registers (two sums and the shift).
-// A multiple of 16.
-constexpr index_t kCols = 64;
 
 // GCC/Clang vector extensions: one AVX-512 register at x86-64-v4, lowered to two or four
 // narrower ones at v3 / v2, with the same arithmetic (and so the same results) everywhere.
@@ -46,6 +53,16 @@ inline float hsum(v16f v) {
                 __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
   const v4f b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
   return (b[0] + b[2]) + (b[1] + b[3]);
+}
+
+// Per-thread scratch, grown on demand and kept: a kernel call allocates nothing (a fresh
+// std::vector of 128 KiB or more is an mmap, and its pages fault in on every call). Slots are
+// distinct per use within one call; a Python thread calling in with the GIL released has its own.
+template <class T, int kSlot>
+T* scratch(index_t n) {
+  thread_local std::vector<T> buf;
+  if (index_t(buf.size()) < n) buf.resize(std::size_t(n));
+  return buf.data();
 }
 
 // Sums over one row of n values. Forward (kGrad false): d = a - k, (sum d, sum d^2).
@@ -106,159 +123,286 @@ inline void row_sums(const float* a, const float* b, index_t n, float k, double&
   out2 = t2;
 }
 
-// Column sums of rows [n0, n1) of the (N, D) view over columns [j0, j0 + w), added into
-// q1, q2 (float64). The full-width tile (kCols columns) keeps its sums in registers.
-template <bool kGrad>
-inline void column_tile_full(const float* a, const float* b, const float* k, double* q1,
-                             double* q2, index_t n0, index_t n1, index_t D, index_t j0) {
-  constexpr int V = int(kCols / 16);
-  v16f kk[V];
-#pragma GCC unroll 4
-  for (int v = 0; v < V; ++v) kk[v] = load16(k + j0 + 16 * v);
-  for (index_t r0 = n0; r0 < n1; r0 += kRowBlock) {
-    const index_t r1 = std::min(n1, r0 + kRowBlock);
-    v16f s1[V] = {}, s2[V] = {};
-    for (index_t n = r0; n < r1; ++n) {
-      const float* ra = a + n * D + j0;
-      const float* rb = kGrad ? b + n * D + j0 : nullptr;
-#pragma GCC unroll 4
-      for (int v = 0; v < V; ++v) {
-        if (kGrad) {
-          const v16f g = load16(ra + 16 * v);
-          s1[v] += g;
-          s2[v] += g * (load16(rb + 16 * v) - kk[v]);
-        } else {
-          const v16f d = load16(ra + 16 * v) - kk[v];
-          s1[v] += d;
-          s2[v] += d * d;
-        }
-      }
-    }
-    for (int v = 0; v < V; ++v)
-      for (int l = 0; l < 16; ++l) {
-        q1[j0 + 16 * v + l] += double(s1[v][l]);
-        q2[j0 + 16 * v + l] += double(s2[v][l]);
-      }
+// ---------------------------------------------------------------------------------------------
+// Per-channel constants from the sums (channels [c0, c1); every array indexed by channel).
+
+struct TrainOut {
+  const float* gamma;   // may be null (1)
+  const float* beta;    // may be null (0)
+  float* save_mean;
+  float* save_invstd;
+  float* running_mean;  // may be null
+  float* running_var;   // may be null
+  double momentum, eps, M;
+};
+
+// Batch mean / biased variance from the shifted sums; scale = gamma*invstd, shift = beta;
+// running statistics r = (1 - momentum)*r + momentum*batch (running_var unbiased). Overwrites
+// s1 with the mean and s2 with the variance, then 1/sqrt(var + eps). Each loop is free of
+// branches (optional arrays are tested outside), so all of them vectorize (C can be large).
+inline void finalize_train(const TrainOut& o, const float* k, double* s1, double* s2,
+                           float* scale, float* shift, index_t c0, index_t c1) {
+  const double inv_m = 1.0 / o.M, unbias = o.M / (o.M - 1.0), mom = o.momentum, eps = o.eps;
+#pragma omp simd
+  for (index_t c = c0; c < c1; ++c) {
+    const double d = s1[c] * inv_m;
+    s2[c] = std::max(s2[c] * inv_m - d * d, 0.0);
+    s1[c] = double(k[c]) + d;
+  }
+  if (float* rm = o.running_mean)
+#pragma omp simd
+    for (index_t c = c0; c < c1; ++c) rm[c] = float((1.0 - mom) * double(rm[c]) + mom * s1[c]);
+  if (float* rv = o.running_var)
+#pragma omp simd
+    for (index_t c = c0; c < c1; ++c)
+      rv[c] = float((1.0 - mom) * double(rv[c]) + mom * s2[c] * unbias);
+#pragma omp simd
+  for (index_t c = c0; c < c1; ++c) {
+    const double invstd = 1.0 / std::sqrt(s2[c] + eps);
+    o.save_mean[c] = float(s1[c]);
+    o.save_invstd[c] = float(invstd);
+    scale[c] = float(invstd);
+    s2[c] = invstd;
+  }
+  if (const float* gamma = o.gamma)
+#pragma omp simd
+    for (index_t c = c0; c < c1; ++c) scale[c] = float(double(gamma[c]) * s2[c]);
+  if (o.beta)
+    std::copy(o.beta + c0, o.beta + c1, shift + c0);
+  else
+    std::fill(shift + c0, shift + c1, 0.f);
+}
+
+// dbeta = sum(dy), dgamma = sum(dy*xhat); dx = a*dy + b*(x - mean) + cc per channel, i.e.
+// invstd/M * (M*g*dy - g*sum(dy) - xhat*g*sum(dy*xhat)) expanded (inv_m = 0: eval mode).
+template <bool kGamma>
+inline void finalize_backward_loop(const float* gamma, const float* save_invstd,
+                                   const double* s1, const double* s2, float* dgamma,
+                                   float* dbeta, float* a, float* b, float* cc, double inv_m,
+                                   index_t c0, index_t c1) {
+#pragma omp simd
+  for (index_t c = c0; c < c1; ++c) {
+    const double is = double(save_invstd[c]);
+    const double g = kGamma ? double(gamma[c]) : 1.0;
+    dbeta[c] = float(s1[c]);
+    dgamma[c] = float(s2[c] * is);
+    a[c] = float(g * is);
+    b[c] = float(-g * is * is * is * s2[c] * inv_m);
+    cc[c] = float(-g * is * s1[c] * inv_m);
   }
 }
 
-// The same for a narrower tile of w < kCols columns.
+inline void finalize_backward(const float* gamma, const float* save_invstd, const double* s1,
+                              const double* s2, float* dgamma, float* dbeta, float* a, float* b,
+                              float* cc, double inv_m, index_t c0, index_t c1) {
+  if (gamma)
+    finalize_backward_loop<true>(gamma, save_invstd, s1, s2, dgamma, dbeta, a, b, cc, inv_m, c0, c1);
+  else
+    finalize_backward_loop<false>(gamma, save_invstd, s1, s2, dgamma, dbeta, a, b, cc, inv_m, c0, c1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Row path (S >= kRowMin).
+
+// Per-channel sums into s1[c], s2[c]; k indexed by channel; r1, r2 scratch (N*C). Each (n, c)
+// row is summed on its own and a channel's rows are added in order of n.
 template <bool kGrad>
-inline void column_tile(const float* a, const float* b, const float* k, double* q1, double* q2,
-                        index_t n0, index_t n1, index_t D, index_t j0, index_t w) {
-  for (index_t r0 = n0; r0 < n1; r0 += kRowBlock) {
-    const index_t r1 = std::min(n1, r0 + kRowBlock);
-    float s1[kCols] = {}, s2[kCols] = {};
-    for (index_t n = r0; n < r1; ++n) {
-      const float* ra = a + n * D + j0;
-      const float* rb = kGrad ? b + n * D + j0 : nullptr;
+void row_path_sums(const float* a, const float* b, const float* k, double* s1, double* s2,
+                   index_t N, index_t C, index_t S, double* r1, double* r2) {
+  parallel_chunks(N * C, std::max<index_t>(1, kElemGrain / S), [&](index_t q0, index_t q1) {
+    for (index_t q = q0, c = q0 % C; q < q1; ++q, c = c + 1 == C ? 0 : c + 1)
+      row_sums<kGrad>(a + q * S, kGrad ? b + q * S : nullptr, S, k[c], r1[q], r2[q]);
+  });
+  std::fill(s1, s1 + C, 0.0);
+  std::fill(s2, s2 + C, 0.0);
+  for (index_t n = 0; n < N; ++n)
 #pragma omp simd
-      for (index_t j = 0; j < w; ++j) {
-        if (kGrad) {
-          s1[j] += ra[j];
-          s2[j] += ra[j] * (rb[j] - k[j0 + j]);
-        } else {
-          const float d = ra[j] - k[j0 + j];
-          s1[j] += d;
-          s2[j] += d * d;
-        }
+    for (index_t c = 0; c < C; ++c) {
+      s1[c] += r1[n * C + c];
+      s2[c] += r2[n * C + c];
+    }
+}
+
+// The element-wise pass by (n, c) rows: y = (x - m)*p + q, or with dy (kGrad)
+// y = p*dy + q*(x - m) + r, with m, p, q, r per channel. Any partition.
+template <bool kGrad>
+void row_path_apply(const float* dy, const float* x, float* y, const float* mean, const float* p,
+                    const float* q, const float* r, index_t N, index_t C, index_t S) {
+  parallel_chunks(N * C, std::max<index_t>(1, kElemGrain / S), [&](index_t t0, index_t t1) {
+    for (index_t t = t0, c = t0 % C; t < t1; ++t, c = c + 1 == C ? 0 : c + 1) {
+      const float m = mean[c], pc = p[c], qc = q[c];
+      const float* __restrict xr = x + t * S;
+      float* __restrict yr = y + t * S;
+      if (kGrad) {
+        const float* __restrict gr = dy + t * S;
+        const float rc = r[c];
+#pragma omp simd
+        for (index_t i = 0; i < S; ++i) yr[i] = pc * gr[i] + qc * (xr[i] - m) + rc;
+      } else {
+#pragma omp simd
+        for (index_t i = 0; i < S; ++i) yr[i] = (xr[i] - m) * pc + qc;
       }
     }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Column path (S < kRowMin: (N, C) input and small planes). The (N, D = C*S) view is walked
+// row by row in memory order, which the hardware prefetcher follows; walking a tile of columns
+// down the rows instead touches a new page per row (D = 1024: 4 KiB apart), which it does not
+// follow (3-4x slower). Column sums accumulate in float32 over blocks of at most kRowBlock rows
+// and kColChunk columns, then in float64; the rows are split into fixed chunks (the same
+// partition at any thread count), each with its own float64 partial row, added in order.
+constexpr index_t kColChunk = 2048;
+
+inline index_t column_chunk_rows(index_t N, index_t D) {
+  return std::max(ceil_div(kElemGrain, std::max<index_t>(D, 1)), ceil_div(N, 64));
+}
+
+// t1, t2 (w floats) = sums over rows [r0, r1) of columns [j0, j0 + w): forward d = a - k,
+// (sum d, sum d^2); backward (kGrad) (sum a, sum a*(b - k)). k is per column. Four rows at a
+// time, so the accumulators are loaded and stored once per four rows.
+template <bool kGrad>
+void column_block(const float* __restrict a, const float* __restrict b, const float* __restrict k,
+                  float* __restrict t1, float* __restrict t2, index_t r0, index_t r1, index_t D,
+                  index_t j0, index_t w) {
+  const float* kj = k + j0;
+  for (index_t j = 0; j < w; ++j) t1[j] = t2[j] = 0.f;
+  index_t n = r0;
+  for (; n + 4 <= r1; n += 4) {
+    const float *a0 = a + n * D + j0, *a1 = a0 + D, *a2 = a1 + D, *a3 = a2 + D;
+    if (kGrad) {
+      const float *b0 = b + n * D + j0, *b1 = b0 + D, *b2 = b1 + D, *b3 = b2 + D;
+#pragma omp simd
+      for (index_t j = 0; j < w; ++j) {
+        t1[j] += (a0[j] + a1[j]) + (a2[j] + a3[j]);
+        t2[j] += (a0[j] * (b0[j] - kj[j]) + a1[j] * (b1[j] - kj[j])) +
+                 (a2[j] * (b2[j] - kj[j]) + a3[j] * (b3[j] - kj[j]));
+      }
+    } else {
+#pragma omp simd
+      for (index_t j = 0; j < w; ++j) {
+        const float d0 = a0[j] - kj[j], d1 = a1[j] - kj[j], d2 = a2[j] - kj[j], d3 = a3[j] - kj[j];
+        t1[j] += (d0 + d1) + (d2 + d3);
+        t2[j] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);
+      }
+    }
+  }
+  for (; n < r1; ++n) {
+    const float* ar = a + n * D + j0;
+    const float* br = kGrad ? b + n * D + j0 : nullptr;
+#pragma omp simd
     for (index_t j = 0; j < w; ++j) {
-      q1[j0 + j] += double(s1[j]);
-      q2[j0 + j] += double(s2[j]);
+      if (kGrad) {
+        t1[j] += ar[j];
+        t2[j] += ar[j] * (br[j] - kj[j]);
+      } else {
+        const float d = ar[j] - kj[j];
+        t1[j] += d;
+        t2[j] += d * d;
+      }
     }
   }
 }
 
 // Per-channel sums over N and S into sum1, sum2 (C each, overwritten); k (C) is the shift.
 template <bool kGrad>
-void channel_sums(const float* a, const float* b, const float* k, double* sum1, double* sum2,
-                  index_t N, index_t C, index_t S) {
+void column_sums(const float* a, const float* b, const float* k, double* sum1, double* sum2,
+                 index_t N, index_t C, index_t S) {
   const index_t D = C * S;
   std::fill(sum1, sum1 + C, 0.0);
   std::fill(sum2, sum2 + C, 0.0);
-  if (S >= kRowMin) {
-    std::vector<double> r1(N * C), r2(N * C);
-    parallel_chunks(N * C, std::max<index_t>(1, kElemGrain / S), [&](index_t q0, index_t q1) {
-      for (index_t r = q0, c = q0 % C; r < q1; ++r, c = c + 1 == C ? 0 : c + 1)
-        row_sums<kGrad>(a + r * S, kGrad ? b + r * S : nullptr, S, k[c], r1[r], r2[r]);
-    });
-    for (index_t n = 0; n < N; ++n)
-      for (index_t c = 0; c < C; ++c) {
-        sum1[c] += r1[n * C + c];
-        sum2[c] += r2[n * C + c];
-      }
-    return;
-  }
-  // Column sums over fixed blocks of rows (at most 64 blocks), one float64 row per block.
-  const index_t nb = std::max(ceil_div(kElemGrain, std::max<index_t>(D, 1)), ceil_div(N, 64));
-  const index_t nch = ceil_div(N, nb);
-  std::vector<double> p1(nch * D, 0.0), p2(nch * D, 0.0);
-  std::vector<float> kc(D);
-  // Plain loops, not a std::fill_n call per channel: with S = 1 those calls cost ~10 ns each.
-  for (index_t c = 0; c < C; ++c)
-    for (index_t s = 0; s < S; ++s) kc[c * S + s] = k[c];
-  const float* kp = kc.data();
-  parallel_chunks(N, nb, [&](index_t n0, index_t n1) {
-    double* q1 = p1.data() + (n0 / nb) * D;
-    double* q2 = p2.data() + (n0 / nb) * D;
-    index_t j0 = 0;
-    for (; j0 + kCols <= D; j0 += kCols)
-      column_tile_full<kGrad>(a, b, kp, q1, q2, n0, n1, D, j0);
-    if (j0 < D) column_tile<kGrad>(a, b, kp, q1, q2, n0, n1, D, j0, D - j0);
-  });
-  for (index_t ch = 0; ch < nch; ++ch)
+  // Wide rows: threads take column chunks and all rows (one partial row). Otherwise fixed
+  // chunks of rows, each with its own partial row.
+  const bool wide = D >= 2 * kColChunk;
+  const index_t nb = wide ? N : column_chunk_rows(N, D), nch = wide ? 1 : ceil_div(N, nb);
+  double* p1 = scratch<double, 0>(nch * D);  // every element written below
+  double* p2 = scratch<double, 1>(nch * D);
+  const float* kp = k;
+  if (S > 1) {  // one shift per column; plain loops, not a fill_n call per channel (~10 ns each)
+    float* kc = scratch<float, 0>(D);
     for (index_t c = 0; c < C; ++c)
-      for (index_t s = 0; s < S; ++s) {
-        sum1[c] += p1[ch * D + c * S + s];
-        sum2[c] += p2[ch * D + c * S + s];
-      }
-}
-
-// y = (x - mean[c]) * p[c] + q[c]; with dy (kGrad): y = p*dy + q*(x - mean) + r.
-// Element-wise, any partition.
-template <bool kGrad>
-void apply_channels(const float* dy, const float* x, float* y, const float* mean,
-                    const float* p, const float* q, const float* r, index_t N, index_t C,
-                    index_t S) {
-  if (S >= kRowMin) {
-    parallel_chunks(N * C, std::max<index_t>(1, kElemGrain / S), [&](index_t r0, index_t r1) {
-      for (index_t row = r0, c = r0 % C; row < r1; ++row, c = c + 1 == C ? 0 : c + 1) {
-        const float m = mean[c], pc = p[c], qc = q[c];
-        const float* xr = x + row * S;
-        float* yr = y + row * S;
-        if (kGrad) {
-          const float* gr = dy + row * S;
-          const float rc = r[c];
+      for (index_t s = 0; s < S; ++s) kc[c * S + s] = k[c];
+    kp = kc;
+  }
+  // Rows [n0, n1), columns [jb, je) into the partial row q1, q2 (overwritten there).
+  auto range = [&](index_t n0, index_t n1, index_t jb, index_t je, double* q1, double* q2) {
+    alignas(64) float t1[kColChunk], t2[kColChunk];
+    for (index_t r0 = n0; r0 < n1; r0 += kRowBlock) {
+      const index_t r1 = std::min(n1, r0 + kRowBlock);
+      for (index_t j0 = jb; j0 < je; j0 += kColChunk) {
+        const index_t w = std::min(kColChunk, je - j0);
+        column_block<kGrad>(a, b, kp, t1, t2, r0, r1, D, j0, w);
+        if (r0 == n0) {
 #pragma omp simd
-          for (index_t i = 0; i < S; ++i) yr[i] = pc * gr[i] + qc * (xr[i] - m) + rc;
+          for (index_t j = 0; j < w; ++j) {
+            q1[j0 + j] = double(t1[j]);
+            q2[j0 + j] = double(t2[j]);
+          }
         } else {
 #pragma omp simd
-          for (index_t i = 0; i < S; ++i) yr[i] = (xr[i] - m) * pc + qc;
+          for (index_t j = 0; j < w; ++j) {
+            q1[j0 + j] += double(t1[j]);
+            q2[j0 + j] += double(t2[j]);
+          }
         }
       }
-    });
-    return;
-  }
-  // Small planes: the per-channel constants expanded to one per column of the (N, C*S) view.
-  const index_t D = C * S;
-  std::vector<float> mc(D), pcv(D), qcv(D), rcv(kGrad ? D : 0);
-  for (index_t c = 0; c < C; ++c)
-    for (index_t s = 0; s < S; ++s) {
-      mc[c * S + s] = mean[c];
-      pcv[c * S + s] = p[c];
-      qcv[c * S + s] = q[c];
-      if (kGrad) rcv[c * S + s] = r[c];
     }
-  const float *mp = mc.data(), *pp = pcv.data(), *qp = qcv.data(), *rp = rcv.data();
-  const index_t nb = std::max(ceil_div(kElemGrain, std::max<index_t>(D, 1)), ceil_div(N, 64));
-  parallel_chunks(N, nb, [&](index_t n0, index_t n1) {
+  };
+  if (wide)
+    parallel_chunks(ceil_div(D, kColChunk), 1, [&](index_t t0, index_t t1) {
+      range(0, N, t0 * kColChunk, std::min(D, t1 * kColChunk), p1, p2);
+    });
+  else
+    parallel_chunks(N, nb, [&](index_t n0, index_t n1) {
+      range(n0, n1, 0, D, p1 + (n0 / nb) * D, p2 + (n0 / nb) * D);
+    });
+  for (index_t ch = 0; ch < nch; ++ch) {
+    const double* q1 = p1 + ch * D;
+    const double* q2 = p2 + ch * D;
+    if (S == 1) {
+#pragma omp simd
+      for (index_t c = 0; c < C; ++c) {
+        sum1[c] += q1[c];
+        sum2[c] += q2[c];
+      }
+    } else {
+      for (index_t c = 0; c < C; ++c)
+        for (index_t s = 0; s < S; ++s) {
+          sum1[c] += q1[c * S + s];
+          sum2[c] += q2[c * S + s];
+        }
+    }
+  }
+}
+
+// y = (x - mean[c]) * p[c] + q[c]; with dy (kGrad): y = p*dy + q*(x - mean) + r. The rows are
+// split as in column_sums, so with a static schedule each thread reads back its own rows.
+template <bool kGrad>
+void column_apply(const float* dy, const float* x, float* y, const float* mean, const float* p,
+                  const float* q, const float* r, index_t N, index_t C, index_t S) {
+  const index_t D = C * S;
+  const float *mp = mean, *pp = p, *qp = q, *rp = r;
+  if (S > 1) {  // the per-channel constants expanded to one per column
+    float* ex = scratch<float, 1>(4 * D);
+    for (index_t c = 0; c < C; ++c)
+      for (index_t s = 0; s < S; ++s) {
+        ex[c * S + s] = mean[c];
+        ex[D + c * S + s] = p[c];
+        ex[2 * D + c * S + s] = q[c];
+        ex[3 * D + c * S + s] = kGrad ? r[c] : 0.f;
+      }
+    mp = ex;
+    pp = mp + D;
+    qp = pp + D;
+    rp = qp + D;
+  }
+  parallel_chunks(N, column_chunk_rows(N, D), [&](index_t n0, index_t n1) {
     for (index_t n = n0; n < n1; ++n) {
-      const float* xr = x + n * D;
-      float* yr = y + n * D;
+      const float* __restrict xr = x + n * D;
+      float* __restrict yr = y + n * D;
       if (kGrad) {
-        const float* gr = dy + n * D;
+        const float* __restrict gr = dy + n * D;
 #pragma omp simd
         for (index_t j = 0; j < D; ++j) yr[j] = pp[j] * gr[j] + qp[j] * (xr[j] - mp[j]) + rp[j];
       } else {
@@ -276,51 +420,43 @@ void batchnorm_forward_train(const float* x, const float* gamma, const float* be
                              float* running_var, index_t N, index_t C, index_t S,
                              float momentum, float eps) {
   FASTNN_CHECK(N * S >= 2, "batchnorm_forward_train: expected more than one value per channel");
-  const double M = double(N) * double(S);
-  std::vector<float> k(C);
-  std::vector<double> s1(C), s2(C);
+  const TrainOut o{gamma, beta, save_mean, save_invstd, running_mean, running_var,
+                   double(momentum), double(eps), double(N) * double(S)};
+  float *k = scratch<float, 2>(C), *scale = scratch<float, 3>(C), *shift = scratch<float, 4>(C);
+  double *s1 = scratch<double, 2>(C), *s2 = scratch<double, 3>(C);
   for (index_t c = 0; c < C; ++c) k[c] = x[c * S];
-  channel_sums<false>(x, nullptr, k.data(), s1.data(), s2.data(), N, C, S);
-  // Division-free and branch-free per channel, so the loop vectorizes (C can be large).
-  const double inv_m = 1.0 / M, unbias = M / (M - 1.0), mom = momentum;
-  std::vector<float> scale(C), shift(C);
-  std::vector<double> var(C);
-#pragma omp simd
-  for (index_t c = 0; c < C; ++c) {
-    const double d = s1[c] * inv_m;
-    const double v = std::max(s2[c] * inv_m - d * d, 0.0);
-    const double invstd = 1.0 / std::sqrt(v + double(eps));
-    var[c] = v;
-    save_mean[c] = float(double(k[c]) + d);
-    save_invstd[c] = float(invstd);
-    scale[c] = float((gamma ? double(gamma[c]) : 1.0) * invstd);
-    shift[c] = beta ? beta[c] : 0.f;
-  }
-  if (running_mean)
-#pragma omp simd
-    for (index_t c = 0; c < C; ++c)
-      running_mean[c] = float((1.0 - mom) * double(running_mean[c]) + mom * (double(k[c]) + s1[c] * inv_m));
-  if (running_var)
-#pragma omp simd
-    for (index_t c = 0; c < C; ++c)
-      running_var[c] = float((1.0 - mom) * double(running_var[c]) + mom * var[c] * unbias);
-  apply_channels<false>(nullptr, x, y, save_mean, scale.data(), shift.data(), nullptr, N, C, S);
+  if (S >= kRowSumsMin)
+    row_path_sums<false>(x, nullptr, k, s1, s2, N, C, S, scratch<double, 4>(N * C),
+                         scratch<double, 5>(N * C));
+  else
+    column_sums<false>(x, nullptr, k, s1, s2, N, C, S);
+  finalize_train(o, k, s1, s2, scale, shift, 0, C);
+  if (S >= kRowMin)
+    row_path_apply<false>(nullptr, x, y, save_mean, scale, shift, nullptr, N, C, S);
+  else
+    column_apply<false>(nullptr, x, y, save_mean, scale, shift, nullptr, N, C, S);
 }
 
 void batchnorm_forward_eval(const float* x, const float* gamma, const float* beta,
                             const float* running_mean, const float* running_var, float* y,
                             float* save_mean, float* save_invstd, index_t N, index_t C,
                             index_t S, float eps) {
-  std::vector<float> scale(C), shift(C);
+  float *scale = scratch<float, 3>(C), *shift = scratch<float, 4>(C);
+  std::copy(running_mean, running_mean + C, save_mean);
 #pragma omp simd
   for (index_t c = 0; c < C; ++c) {
     const double invstd = 1.0 / std::sqrt(double(running_var[c]) + double(eps));
-    save_mean[c] = running_mean[c];
     save_invstd[c] = float(invstd);
-    scale[c] = float((gamma ? double(gamma[c]) : 1.0) * invstd);
-    shift[c] = beta ? beta[c] : 0.f;
+    scale[c] = float(gamma ? double(gamma[c]) * invstd : invstd);
   }
-  apply_channels<false>(nullptr, x, y, save_mean, scale.data(), shift.data(), nullptr, N, C, S);
+  if (beta)
+    std::copy(beta, beta + C, shift);
+  else
+    std::fill(shift, shift + C, 0.f);
+  if (S >= kRowMin)
+    row_path_apply<false>(nullptr, x, y, save_mean, scale, shift, nullptr, N, C, S);
+  else
+    column_apply<false>(nullptr, x, y, save_mean, scale, shift, nullptr, N, C, S);
 }
 
 void batchnorm_backward(const float* dy, const float* x, const float* gamma,
@@ -328,22 +464,19 @@ void batchnorm_backward(const float* dy, const float* x, const float* gamma,
                         float* dgamma, float* dbeta, index_t N, index_t C, index_t S,
                         bool training) {
   const double M = double(N) * double(S);
-  std::vector<double> s1(C), s2(C);
-  channel_sums<true>(dy, x, save_mean, s1.data(), s2.data(), N, C, S);
   const double inv_m = training && M > 0 ? 1.0 / M : 0.0;
-  std::vector<float> a(C), b(C), cc(C);
-#pragma omp simd
-  for (index_t c = 0; c < C; ++c) {
-    const double is = double(save_invstd[c]);
-    const double g = gamma ? double(gamma[c]) : 1.0;
-    dbeta[c] = float(s1[c]);
-    dgamma[c] = float(s2[c] * is);
-    a[c] = float(g * is);
-    // invstd/M * (M*g*dy - g*sum(dy) - xhat*g*sum(dy*xhat)), expanded per channel.
-    b[c] = float(-g * is * is * is * s2[c] * inv_m);
-    cc[c] = float(-g * is * s1[c] * inv_m);
-  }
-  apply_channels<true>(dy, x, dx, save_mean, a.data(), b.data(), cc.data(), N, C, S);
+  double *s1 = scratch<double, 2>(C), *s2 = scratch<double, 3>(C);
+  float *a = scratch<float, 2>(C), *b = scratch<float, 3>(C), *cc = scratch<float, 4>(C);
+  if (S >= kRowSumsMin)
+    row_path_sums<true>(dy, x, save_mean, s1, s2, N, C, S, scratch<double, 4>(N * C),
+                        scratch<double, 5>(N * C));
+  else
+    column_sums<true>(dy, x, save_mean, s1, s2, N, C, S);
+  finalize_backward(gamma, save_invstd, s1, s2, dgamma, dbeta, a, b, cc, inv_m, 0, C);
+  if (S >= kRowMin)
+    row_path_apply<true>(dy, x, dx, save_mean, a, b, cc, N, C, S);
+  else
+    column_apply<true>(dy, x, dx, save_mean, a, b, cc, N, C, S);
 }
 
 }  // namespace fastnn
