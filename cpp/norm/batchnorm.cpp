@@ -124,7 +124,7 @@ inline void row_sums(const float* a, const float* b, index_t n, float k, double&
 }
 
 // ---------------------------------------------------------------------------------------------
-// Per-channel constants from the sums (channels [c0, c1); every array indexed by channel).
+// Per-channel constants from the sums (C channels).
 
 struct TrainOut {
   const float* gamma;   // may be null (1)
@@ -141,23 +141,23 @@ struct TrainOut {
 // s1 with the mean and s2 with the variance, then 1/sqrt(var + eps). Each loop is free of
 // branches (optional arrays are tested outside), so all of them vectorize (C can be large).
 inline void finalize_train(const TrainOut& o, const float* k, double* s1, double* s2,
-                           float* scale, float* shift, index_t c0, index_t c1) {
+                           float* scale, float* shift, index_t C) {
   const double inv_m = 1.0 / o.M, unbias = o.M / (o.M - 1.0), mom = o.momentum, eps = o.eps;
 #pragma omp simd
-  for (index_t c = c0; c < c1; ++c) {
+  for (index_t c = 0; c < C; ++c) {
     const double d = s1[c] * inv_m;
     s2[c] = std::max(s2[c] * inv_m - d * d, 0.0);
     s1[c] = double(k[c]) + d;
   }
   if (float* rm = o.running_mean)
 #pragma omp simd
-    for (index_t c = c0; c < c1; ++c) rm[c] = float((1.0 - mom) * double(rm[c]) + mom * s1[c]);
+    for (index_t c = 0; c < C; ++c) rm[c] = float((1.0 - mom) * double(rm[c]) + mom * s1[c]);
   if (float* rv = o.running_var)
 #pragma omp simd
-    for (index_t c = c0; c < c1; ++c)
+    for (index_t c = 0; c < C; ++c)
       rv[c] = float((1.0 - mom) * double(rv[c]) + mom * s2[c] * unbias);
 #pragma omp simd
-  for (index_t c = c0; c < c1; ++c) {
+  for (index_t c = 0; c < C; ++c) {
     const double invstd = 1.0 / std::sqrt(s2[c] + eps);
     o.save_mean[c] = float(s1[c]);
     o.save_invstd[c] = float(invstd);
@@ -166,11 +166,11 @@ inline void finalize_train(const TrainOut& o, const float* k, double* s1, double
   }
   if (const float* gamma = o.gamma)
 #pragma omp simd
-    for (index_t c = c0; c < c1; ++c) scale[c] = float(double(gamma[c]) * s2[c]);
+    for (index_t c = 0; c < C; ++c) scale[c] = float(double(gamma[c]) * s2[c]);
   if (o.beta)
-    std::copy(o.beta + c0, o.beta + c1, shift + c0);
+    std::copy(o.beta, o.beta + C, shift);
   else
-    std::fill(shift + c0, shift + c1, 0.f);
+    std::fill(shift, shift + C, 0.f);
 }
 
 // dbeta = sum(dy), dgamma = sum(dy*xhat); dx = a*dy + b*(x - mean) + cc per channel, i.e.
@@ -179,9 +179,9 @@ template <bool kGamma>
 inline void finalize_backward_loop(const float* gamma, const float* save_invstd,
                                    const double* s1, const double* s2, float* dgamma,
                                    float* dbeta, float* a, float* b, float* cc, double inv_m,
-                                   index_t c0, index_t c1) {
+                                   index_t C) {
 #pragma omp simd
-  for (index_t c = c0; c < c1; ++c) {
+  for (index_t c = 0; c < C; ++c) {
     const double is = double(save_invstd[c]);
     const double g = kGamma ? double(gamma[c]) : 1.0;
     dbeta[c] = float(s1[c]);
@@ -194,11 +194,11 @@ inline void finalize_backward_loop(const float* gamma, const float* save_invstd,
 
 inline void finalize_backward(const float* gamma, const float* save_invstd, const double* s1,
                               const double* s2, float* dgamma, float* dbeta, float* a, float* b,
-                              float* cc, double inv_m, index_t c0, index_t c1) {
+                              float* cc, double inv_m, index_t C) {
   if (gamma)
-    finalize_backward_loop<true>(gamma, save_invstd, s1, s2, dgamma, dbeta, a, b, cc, inv_m, c0, c1);
+    finalize_backward_loop<true>(gamma, save_invstd, s1, s2, dgamma, dbeta, a, b, cc, inv_m, C);
   else
-    finalize_backward_loop<false>(gamma, save_invstd, s1, s2, dgamma, dbeta, a, b, cc, inv_m, c0, c1);
+    finalize_backward_loop<false>(gamma, save_invstd, s1, s2, dgamma, dbeta, a, b, cc, inv_m, C);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -430,7 +430,7 @@ void batchnorm_forward_train(const float* x, const float* gamma, const float* be
                          scratch<double, 5>(N * C));
   else
     column_sums<false>(x, nullptr, k, s1, s2, N, C, S);
-  finalize_train(o, k, s1, s2, scale, shift, 0, C);
+  finalize_train(o, k, s1, s2, scale, shift, C);
   if (S >= kRowMin)
     row_path_apply<false>(nullptr, x, y, save_mean, scale, shift, nullptr, N, C, S);
   else
@@ -472,7 +472,7 @@ void batchnorm_backward(const float* dy, const float* x, const float* gamma,
                         scratch<double, 5>(N * C));
   else
     column_sums<true>(dy, x, save_mean, s1, s2, N, C, S);
-  finalize_backward(gamma, save_invstd, s1, s2, dgamma, dbeta, a, b, cc, inv_m, 0, C);
+  finalize_backward(gamma, save_invstd, s1, s2, dgamma, dbeta, a, b, cc, inv_m, C);
   if (S >= kRowMin)
     row_path_apply<true>(dy, x, dx, save_mean, a, b, cc, N, C, S);
   else
