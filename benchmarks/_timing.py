@@ -9,7 +9,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import time  # noqa: E402
-from typing import Callable, Tuple  # noqa: E402
+from typing import Callable, Dict, Tuple  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -24,3 +24,20 @@ def time_fn(fn: Callable[[], object], repeats: int, warmup: int = 2) -> Tuple[fl
         fn()
         times[i] = time.perf_counter() - t0
     return float(np.median(times)), float(times.min())
+
+
+def time_interleaved(fns: Dict[str, Callable[[], object]], rounds: int,
+                     warmup: int = 2) -> Dict[str, Tuple[float, float]]:
+    """{name: (median, best)} wall time in seconds of one call of each fn, the fns called in
+    turn in every round, so that a change in the machine's load (other tenants of the host)
+    hits all of them alike and their ratios stay meaningful."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: np.empty(rounds) for name in fns}
+    for i in range(rounds):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name][i] = time.perf_counter() - t0
+    return {name: (float(np.median(t)), float(t.min())) for name, t in times.items()}

@@ -2,7 +2,9 @@
 
 GB/s counts the compulsory traffic: forward reads x and writes y (8 bytes per element),
 backward reads dy and x and writes dx (12 bytes per element). Results are validated against
-a float64 NumPy computation before anything is timed.
+a float64 NumPy computation before anything is timed. fastnn's and PyTorch's forward and
+backward are called in turn in every round (interleaved), so a change in the machine's load
+hits both alike; the ratios compare medians.
 
     PYTHONPATH=python python benchmarks/bench_batchnorm.py [--quick] [--threads N]
 """
@@ -10,10 +12,10 @@ from __future__ import annotations
 
 import os
 
-from _timing import time_fn  # noqa: E402  (first: pins the BLAS threads before NumPy loads)
+from _timing import time_interleaved  # noqa: E402  (first: pins the BLAS threads before NumPy loads)
 
 import argparse
-from typing import List, Optional
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
@@ -45,8 +47,9 @@ def validate(x: np.ndarray, g: np.ndarray, b: np.ndarray, dy: np.ndarray) -> Non
         raise SystemExit(f"validation failed for {x.shape}: y err {err_y:.2e}, dx err {err_dx:.2e}")
 
 
-def torch_times(x: np.ndarray, g: np.ndarray, b: np.ndarray, dy: np.ndarray, repeats: int,
-                threads: int) -> Optional[tuple]:
+def torch_fns(x: np.ndarray, g: np.ndarray, b: np.ndarray, dy: np.ndarray,
+              threads: int) -> Optional[Dict[str, Callable[[], object]]]:
+    """PyTorch's training-mode forward and backward on the same data, or None without torch."""
     try:
         import torch
         import torch.nn.functional as TF
@@ -69,7 +72,7 @@ def torch_times(x: np.ndarray, g: np.ndarray, b: np.ndarray, dy: np.ndarray, rep
     def bwd():
         return torch.autograd.grad(y, (xt, gt, bt), dyt, retain_graph=True)
 
-    return time_fn(fwd, repeats), time_fn(bwd, repeats)
+    return {"torch fwd": fwd, "torch bwd": bwd}
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -78,10 +81,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     fastnn.set_num_threads(args.threads)
-    repeats = 9 if args.quick else 51
+    repeats = 15 if args.quick else 101
     rng = np.random.default_rng(0)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"batch norm, float32, training mode, {args.threads} thread(s), median of {repeats} "
+    print(f"batch norm, float32, training mode, {args.threads} thread(s), median of {repeats} interleaved rounds "
           f"(best in brackets); load average {load:.1f} on {os.cpu_count()} cores")
     print("GB/s: compulsory traffic (forward 8 B, backward 12 B per element) / median time")
     head = (f"{'shape':>18} {'fwd ms':>15} {'GB/s':>5} {'bwd ms':>15} {'GB/s':>5} {'f+b GB/s':>8} "
@@ -96,15 +99,19 @@ def main(argv: Optional[List[str]] = None) -> None:
         validate(x, g, b, dy)
         rm, rv = np.zeros(c, np.float32), np.ones(c, np.float32)
         y, sm, si = F.batch_norm(x, g, b, rm, rv)
-        tf, tf_best = time_fn(lambda: F.batch_norm(x, g, b, rm, rv), repeats)
-        tb, tb_best = time_fn(lambda: F.batch_norm_backward(dy, x, g, sm, si), repeats)
+        fns: Dict[str, Callable[[], object]] = {
+            "fwd": lambda: F.batch_norm(x, g, b, rm, rv),
+            "bwd": lambda: F.batch_norm_backward(dy, x, g, sm, si)}
+        tfns = torch_fns(x, g, b, dy, args.threads)
+        fns.update(tfns or {})
+        t = time_interleaved(fns, repeats)
+        (tf, tf_best), (tb, tb_best) = t["fwd"], t["bwd"]
         nbytes = x.size * 4
         row = (f"{str(shape):>18} {tf * 1e3:6.3f} ({tf_best * 1e3:6.3f}) {2 * nbytes / tf / 1e9:5.1f} "
                f"{tb * 1e3:6.3f} ({tb_best * 1e3:6.3f}) {3 * nbytes / tb / 1e9:5.1f} "
                f"{5 * nbytes / (tf + tb) / 1e9:8.1f}")
-        tt = torch_times(x, g, b, dy, repeats, args.threads)
-        if tt is not None:
-            (ttf, _), (ttb, _) = tt
+        if tfns is not None:
+            ttf, ttb = t["torch fwd"][0], t["torch bwd"][0]
             row += (f" {ttf * 1e3:9.3f} {ttb * 1e3:9.3f} {ttf / tf:5.2f} {ttb / tb:5.2f}"
                     f" {(ttf + ttb) / (tf + tb):5.2f}")
         else:

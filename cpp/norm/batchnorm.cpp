@@ -1,10 +1,8 @@
 // Batch normalization kernels: a statistics pass (per-channel sums) and one fused element-wise
 // pass (y = (x - mean)*scale + shift, or dx = a*dy + b*(x - mean) + c), both in memory order.
-// - Statistics: planes of S >= kRowSumsMin floats are summed row by row ((n, c) rows); smaller
-//   ones, (N, C) input included, by columns of the (N, C*S) view, row after row (a reduction
-//   per short row costs more than its loads).
-// - Element-wise pass: by (n, c) rows with per-channel constants when S >= kRowMin, else by
-//   rows of the (N, C*S) view with per-column constants.
+// - S >= kRowMin (image planes): both passes by (n, c) rows, with per-channel constants.
+// - S < kRowMin ((N, C) input, small planes): both passes by rows of the (N, C*S) view, column
+//   sums and per-column constants (a reduction per short row costs more than its loads).
 // Gathering a channel's rows instead (stride C*H*W floats, often a power of two) was 3-4x
 // slower: the rows collide in the same cache sets. Tried and dropped after measuring (no gain
 // on this machine): channel groups sized to stay in L3 between the passes, non-temporal stores
@@ -27,9 +25,6 @@ namespace {
 // Planes (S = H*W) with at least this many floats are summed row by row; smaller ones (S = 1
 // for 2-d input, 7x7 maps, ...) by columns of the (N, C*S) view.
 constexpr index_t kRowMin = 64;
-// Below this plane size the statistics pass also runs by columns (a reduction per row of S
-// values costs more than the row's loads), while the element-wise pass runs by rows.
-constexpr index_t kRowSumsMin = 256;
 // A float32 partial sum never covers more than this many values of a row (64 per lane)...
 constexpr index_t kBlock = 2048;
 // ... or, in the column path, more than this many rows, before it is added to float64.
@@ -425,7 +420,7 @@ void batchnorm_forward_train(const float* x, const float* gamma, const float* be
   float *k = scratch<float, 2>(C), *scale = scratch<float, 3>(C), *shift = scratch<float, 4>(C);
   double *s1 = scratch<double, 2>(C), *s2 = scratch<double, 3>(C);
   for (index_t c = 0; c < C; ++c) k[c] = x[c * S];
-  if (S >= kRowSumsMin)
+  if (S >= kRowMin)
     row_path_sums<false>(x, nullptr, k, s1, s2, N, C, S, scratch<double, 4>(N * C),
                          scratch<double, 5>(N * C));
   else
@@ -467,7 +462,7 @@ void batchnorm_backward(const float* dy, const float* x, const float* gamma,
   const double inv_m = training && M > 0 ? 1.0 / M : 0.0;
   double *s1 = scratch<double, 2>(C), *s2 = scratch<double, 3>(C);
   float *a = scratch<float, 2>(C), *b = scratch<float, 3>(C), *cc = scratch<float, 4>(C);
-  if (S >= kRowSumsMin)
+  if (S >= kRowMin)
     row_path_sums<true>(dy, x, save_mean, s1, s2, N, C, S, scratch<double, 4>(N * C),
                         scratch<double, 5>(N * C));
   else
