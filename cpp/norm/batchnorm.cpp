@@ -119,7 +119,7 @@ inline void row_sums(const float* a, const float* b, index_t n, float k, double&
 }
 
 // ---------------------------------------------------------------------------------------------
-// Per-channel constants from the sums (C channels).
+// Per-channel constants from the sums, for the channels [c0, c1) (all arrays indexed by channel).
 
 struct TrainOut {
   const float* gamma;   // may be null (1)
@@ -136,23 +136,23 @@ struct TrainOut {
 // s1 with the mean and s2 with the variance, then 1/sqrt(var + eps). Each loop is free of
 // branches (optional arrays are tested outside), so all of them vectorize (C can be large).
 inline void finalize_train(const TrainOut& o, const float* k, double* s1, double* s2,
-                           float* scale, float* shift, index_t C) {
+                           float* scale, float* shift, index_t c0, index_t c1) {
   const double inv_m = 1.0 / o.M, unbias = o.M / (o.M - 1.0), mom = o.momentum, eps = o.eps;
 #pragma omp simd
-  for (index_t c = 0; c < C; ++c) {
+  for (index_t c = c0; c < c1; ++c) {
     const double d = s1[c] * inv_m;
     s2[c] = std::max(s2[c] * inv_m - d * d, 0.0);
     s1[c] = double(k[c]) + d;
   }
   if (float* rm = o.running_mean)
 #pragma omp simd
-    for (index_t c = 0; c < C; ++c) rm[c] = float((1.0 - mom) * double(rm[c]) + mom * s1[c]);
+    for (index_t c = c0; c < c1; ++c) rm[c] = float((1.0 - mom) * double(rm[c]) + mom * s1[c]);
   if (float* rv = o.running_var)
 #pragma omp simd
-    for (index_t c = 0; c < C; ++c)
+    for (index_t c = c0; c < c1; ++c)
       rv[c] = float((1.0 - mom) * double(rv[c]) + mom * s2[c] * unbias);
 #pragma omp simd
-  for (index_t c = 0; c < C; ++c) {
+  for (index_t c = c0; c < c1; ++c) {
     const double invstd = 1.0 / std::sqrt(s2[c] + eps);
     o.save_mean[c] = float(s1[c]);
     o.save_invstd[c] = float(invstd);
@@ -161,11 +161,11 @@ inline void finalize_train(const TrainOut& o, const float* k, double* s1, double
   }
   if (const float* gamma = o.gamma)
 #pragma omp simd
-    for (index_t c = 0; c < C; ++c) scale[c] = float(double(gamma[c]) * s2[c]);
+    for (index_t c = c0; c < c1; ++c) scale[c] = float(double(gamma[c]) * s2[c]);
   if (o.beta)
-    std::copy(o.beta, o.beta + C, shift);
+    std::copy(o.beta + c0, o.beta + c1, shift + c0);
   else
-    std::fill(shift, shift + C, 0.f);
+    std::fill(shift + c0, shift + c1, 0.f);
 }
 
 // dbeta = sum(dy), dgamma = sum(dy*xhat); dx = a*dy + b*(x - mean) + cc per channel, i.e.
@@ -174,9 +174,9 @@ template <bool kGamma>
 inline void finalize_backward_loop(const float* gamma, const float* save_invstd,
                                    const double* s1, const double* s2, float* dgamma,
                                    float* dbeta, float* a, float* b, float* cc, double inv_m,
-                                   index_t C) {
+                                   index_t c0, index_t c1) {
 #pragma omp simd
-  for (index_t c = 0; c < C; ++c) {
+  for (index_t c = c0; c < c1; ++c) {
     const double is = double(save_invstd[c]);
     const double g = kGamma ? double(gamma[c]) : 1.0;
     dbeta[c] = float(s1[c]);
@@ -189,56 +189,88 @@ inline void finalize_backward_loop(const float* gamma, const float* save_invstd,
 
 inline void finalize_backward(const float* gamma, const float* save_invstd, const double* s1,
                               const double* s2, float* dgamma, float* dbeta, float* a, float* b,
-                              float* cc, double inv_m, index_t C) {
+                              float* cc, double inv_m, index_t c0, index_t c1) {
   if (gamma)
-    finalize_backward_loop<true>(gamma, save_invstd, s1, s2, dgamma, dbeta, a, b, cc, inv_m, C);
+    finalize_backward_loop<true>(gamma, save_invstd, s1, s2, dgamma, dbeta, a, b, cc, inv_m, c0, c1);
   else
-    finalize_backward_loop<false>(gamma, save_invstd, s1, s2, dgamma, dbeta, a, b, cc, inv_m, C);
+    finalize_backward_loop<false>(gamma, save_invstd, s1, s2, dgamma, dbeta, a, b, cc, inv_m, c0, c1);
 }
 
 // ---------------------------------------------------------------------------------------------
-// Row path (S >= kRowMin).
+// One parallel region in three phases (statistics, per-channel constants, element-wise pass),
+// each over its own chunks with a static schedule, with barriers between them: one fork per
+// call instead of one per pass, and the per-channel work is split between the threads too.
+// Serial when one thread or one chunk per phase is all there is.
+constexpr index_t kChannelBlock = 256;
 
-// Per-channel sums into s1[c], s2[c]; k indexed by channel; r1, r2 scratch (N*C). Each (n, c)
-// row is summed on its own and a channel's rows are added in order of n.
-template <bool kGrad>
-void row_path_sums(const float* a, const float* b, const float* k, double* s1, double* s2,
-                   index_t N, index_t C, index_t S, double* r1, double* r2) {
-  parallel_chunks(N * C, std::max<index_t>(1, kElemGrain / S), [&](index_t q0, index_t q1) {
-    for (index_t q = q0, c = q0 % C; q < q1; ++q, c = c + 1 == C ? 0 : c + 1)
-      row_sums<kGrad>(a + q * S, kGrad ? b + q * S : nullptr, S, k[c], r1[q], r2[q]);
-  });
-  std::fill(s1, s1 + C, 0.0);
-  std::fill(s2, s2 + C, 0.0);
-  for (index_t n = 0; n < N; ++n)
-#pragma omp simd
-    for (index_t c = 0; c < C; ++c) {
-      s1[c] += r1[n * C + c];
-      s2[c] += r2[n * C + c];
-    }
+template <class F1, class F2, class F3>
+void three_phases(index_t n1, const F1& f1, index_t n2, const F2& f2, index_t n3, const F3& f3) {
+  if (num_threads() == 1 || omp_in_parallel() || (n1 <= 1 && n3 <= 1)) {
+    for (index_t i = 0; i < n1; ++i) f1(i);
+    for (index_t i = 0; i < n2; ++i) f2(i);
+    for (index_t i = 0; i < n3; ++i) f3(i);
+    return;
+  }
+#pragma omp parallel num_threads(num_threads())
+  {
+#pragma omp for schedule(static)
+    for (index_t i = 0; i < n1; ++i) f1(i);
+#pragma omp for schedule(static)
+    for (index_t i = 0; i < n2; ++i) f2(i);
+#pragma omp for schedule(static)
+    for (index_t i = 0; i < n3; ++i) f3(i);
+  }
 }
 
-// The element-wise pass by (n, c) rows: y = (x - m)*p + q, or with dy (kGrad)
-// y = p*dy + q*(x - m) + r, with m, p, q, r per channel. Any partition.
-template <bool kGrad>
-void row_path_apply(const float* dy, const float* x, float* y, const float* mean, const float* p,
-                    const float* q, const float* r, index_t N, index_t C, index_t S) {
-  parallel_chunks(N * C, std::max<index_t>(1, kElemGrain / S), [&](index_t t0, index_t t1) {
-    for (index_t t = t0, c = t0 % C; t < t1; ++t, c = c + 1 == C ? 0 : c + 1) {
+// ---------------------------------------------------------------------------------------------
+// Row path (S >= kRowMin): (n, c) rows. Each row is summed on its own (r1, r2: N*C partials)
+// and a channel's rows are added in order of n. The element-wise pass uses per-channel
+// constants: y = (x - m)*p + q, or with dy (kGrad) y = p*dy + q*(x - m) + r.
+// a, b: x (forward) or dy, x (kGrad); k the per-channel shift of the sums; finalize(c0, c1)
+// turns s1, s2 into the constants mean, p, q, r of the channels [c0, c1).
+template <bool kGrad, class Finalize>
+void row_path(const float* a, const float* b, const float* k, float* out, index_t N, index_t C,
+              index_t S, double* s1, double* s2, const Finalize& finalize, const float* mean,
+              const float* p, const float* q, const float* r) {
+  double *r1 = scratch<double, 4>(N * C), *r2 = scratch<double, 5>(N * C);
+  const index_t rows = N * C, grain = std::max<index_t>(1, kElemGrain / S),
+                chunks = ceil_div(rows, grain);
+  auto sums = [&](index_t i) {
+    const index_t q1 = std::min(rows, (i + 1) * grain);
+    for (index_t t = i * grain, c = t % C; t < q1; ++t, c = c + 1 == C ? 0 : c + 1)
+      row_sums<kGrad>(a + t * S, kGrad ? b + t * S : nullptr, S, k[c], r1[t], r2[t]);
+  };
+  auto channels = [&](index_t i) {
+    const index_t c0 = i * kChannelBlock, c1 = std::min(C, c0 + kChannelBlock);
+    std::fill(s1 + c0, s1 + c1, 0.0);
+    std::fill(s2 + c0, s2 + c1, 0.0);
+    for (index_t n = 0; n < N; ++n)
+#pragma omp simd
+      for (index_t c = c0; c < c1; ++c) {
+        s1[c] += r1[n * C + c];
+        s2[c] += r2[n * C + c];
+      }
+    finalize(c0, c1);
+  };
+  auto apply = [&](index_t i) {
+    const index_t t1 = std::min(rows, (i + 1) * grain);
+    for (index_t t = i * grain, c = t % C; t < t1; ++t, c = c + 1 == C ? 0 : c + 1) {
       const float m = mean[c], pc = p[c], qc = q[c];
-      const float* __restrict xr = x + t * S;
-      float* __restrict yr = y + t * S;
+      float* __restrict yr = out + t * S;
       if (kGrad) {
-        const float* __restrict gr = dy + t * S;
+        const float* __restrict gr = a + t * S;
+        const float* __restrict xr = b + t * S;
         const float rc = r[c];
 #pragma omp simd
-        for (index_t i = 0; i < S; ++i) yr[i] = pc * gr[i] + qc * (xr[i] - m) + rc;
+        for (index_t j = 0; j < S; ++j) yr[j] = pc * gr[j] + qc * (xr[j] - m) + rc;
       } else {
+        const float* __restrict xr = a + t * S;
 #pragma omp simd
-        for (index_t i = 0; i < S; ++i) yr[i] = (xr[i] - m) * pc + qc;
+        for (index_t j = 0; j < S; ++j) yr[j] = (xr[j] - m) * pc + qc;
       }
     }
-  });
+  };
+  three_phases(chunks, sums, ceil_div(C, kChannelBlock), channels, chunks, apply);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -300,17 +332,16 @@ void column_block(const float* __restrict a, const float* __restrict b, const fl
   }
 }
 
-// Per-channel sums over N and S into sum1, sum2 (C each, overwritten); k (C) is the shift.
-template <bool kGrad>
-void column_sums(const float* a, const float* b, const float* k, double* sum1, double* sum2,
-                 index_t N, index_t C, index_t S) {
+// The column path's three phases; arguments as for row_path.
+template <bool kGrad, class Finalize>
+void column_path(const float* a, const float* b, const float* k, float* out, index_t N,
+                 index_t C, index_t S, double* s1, double* s2, const Finalize& finalize,
+                 const float* mean, const float* p, const float* q, const float* r) {
   const index_t D = C * S;
-  std::fill(sum1, sum1 + C, 0.0);
-  std::fill(sum2, sum2 + C, 0.0);
-  // Wide rows: threads take column chunks and all rows (one partial row). Otherwise fixed
-  // chunks of rows, each with its own partial row.
+  // Wide rows: the statistics chunks are column chunks over all rows (one partial row);
+  // otherwise fixed chunks of rows, each with its own partial row.
   const bool wide = D >= 2 * kColChunk;
-  const index_t nb = wide ? N : column_chunk_rows(N, D), nch = wide ? 1 : ceil_div(N, nb);
+  const index_t nb = column_chunk_rows(N, D), nch = wide ? 1 : ceil_div(N, nb);
   double* p1 = scratch<double, 0>(nch * D);  // every element written below
   double* p2 = scratch<double, 1>(nch * D);
   const float* kp = k;
@@ -319,6 +350,15 @@ void column_sums(const float* a, const float* b, const float* k, double* sum1, d
     for (index_t c = 0; c < C; ++c)
       for (index_t s = 0; s < S; ++s) kc[c * S + s] = k[c];
     kp = kc;
+  }
+  // The per-channel constants, expanded to one per column when S > 1 (filled per channel block).
+  const float *mp = mean, *pp = p, *qp = q, *rp = r;
+  float* ex = S > 1 ? scratch<float, 1>(4 * D) : nullptr;
+  if (ex) {
+    mp = ex;
+    pp = ex + D;
+    qp = ex + 2 * D;
+    rp = ex + 3 * D;
   }
   // Rows [n0, n1), columns [jb, je) into the partial row q1, q2 (overwritten there).
   auto range = [&](index_t n0, index_t n1, index_t jb, index_t je, double* q1, double* q2) {
@@ -344,68 +384,62 @@ void column_sums(const float* a, const float* b, const float* k, double* sum1, d
       }
     }
   };
-  if (wide)
-    parallel_chunks(ceil_div(D, kColChunk), 1, [&](index_t t0, index_t t1) {
-      range(0, N, t0 * kColChunk, std::min(D, t1 * kColChunk), p1, p2);
-    });
-  else
-    parallel_chunks(N, nb, [&](index_t n0, index_t n1) {
-      range(n0, n1, 0, D, p1 + (n0 / nb) * D, p2 + (n0 / nb) * D);
-    });
-  for (index_t ch = 0; ch < nch; ++ch) {
-    const double* q1 = p1 + ch * D;
-    const double* q2 = p2 + ch * D;
-    if (S == 1) {
+  auto sums = [&](index_t i) {
+    if (wide)
+      range(0, N, i * kColChunk, std::min(D, (i + 1) * kColChunk), p1, p2);
+    else
+      range(i * nb, std::min(N, (i + 1) * nb), 0, D, p1 + i * D, p2 + i * D);
+  };
+  auto channels = [&](index_t i) {
+    const index_t c0 = i * kChannelBlock, c1 = std::min(C, c0 + kChannelBlock);
+    std::fill(s1 + c0, s1 + c1, 0.0);
+    std::fill(s2 + c0, s2 + c1, 0.0);
+    for (index_t ch = 0; ch < nch; ++ch) {
+      const double* q1 = p1 + ch * D;
+      const double* q2 = p2 + ch * D;
+      if (S == 1) {
 #pragma omp simd
-      for (index_t c = 0; c < C; ++c) {
-        sum1[c] += q1[c];
-        sum2[c] += q2[c];
-      }
-    } else {
-      for (index_t c = 0; c < C; ++c)
-        for (index_t s = 0; s < S; ++s) {
-          sum1[c] += q1[c * S + s];
-          sum2[c] += q2[c * S + s];
+        for (index_t c = c0; c < c1; ++c) {
+          s1[c] += q1[c];
+          s2[c] += q2[c];
         }
-    }
-  }
-}
-
-// y = (x - mean[c]) * p[c] + q[c]; with dy (kGrad): y = p*dy + q*(x - mean) + r. The rows are
-// split as in column_sums, so with a static schedule each thread reads back its own rows.
-template <bool kGrad>
-void column_apply(const float* dy, const float* x, float* y, const float* mean, const float* p,
-                  const float* q, const float* r, index_t N, index_t C, index_t S) {
-  const index_t D = C * S;
-  const float *mp = mean, *pp = p, *qp = q, *rp = r;
-  if (S > 1) {  // the per-channel constants expanded to one per column
-    float* ex = scratch<float, 1>(4 * D);
-    for (index_t c = 0; c < C; ++c)
-      for (index_t s = 0; s < S; ++s) {
-        ex[c * S + s] = mean[c];
-        ex[D + c * S + s] = p[c];
-        ex[2 * D + c * S + s] = q[c];
-        ex[3 * D + c * S + s] = kGrad ? r[c] : 0.f;
+      } else {
+        for (index_t c = c0; c < c1; ++c)
+          for (index_t s = 0; s < S; ++s) {
+            s1[c] += q1[c * S + s];
+            s2[c] += q2[c * S + s];
+          }
       }
-    mp = ex;
-    pp = mp + D;
-    qp = pp + D;
-    rp = qp + D;
-  }
-  parallel_chunks(N, column_chunk_rows(N, D), [&](index_t n0, index_t n1) {
-    for (index_t n = n0; n < n1; ++n) {
-      const float* __restrict xr = x + n * D;
-      float* __restrict yr = y + n * D;
+    }
+    finalize(c0, c1);
+    if (ex)
+      for (index_t c = c0; c < c1; ++c)
+        for (index_t s = 0; s < S; ++s) {
+          ex[c * S + s] = mean[c];
+          ex[D + c * S + s] = p[c];
+          ex[2 * D + c * S + s] = q[c];
+          ex[3 * D + c * S + s] = kGrad ? r[c] : 0.f;
+        }
+  };
+  // The element-wise pass by the row chunks of the statistics (not wide): with the static
+  // schedule each thread reads back the rows it summed.
+  auto apply = [&](index_t i) {
+    for (index_t n = i * nb, n1 = std::min(N, (i + 1) * nb); n < n1; ++n) {
+      float* __restrict yr = out + n * D;
       if (kGrad) {
-        const float* __restrict gr = dy + n * D;
+        const float* __restrict gr = a + n * D;
+        const float* __restrict xr = b + n * D;
 #pragma omp simd
         for (index_t j = 0; j < D; ++j) yr[j] = pp[j] * gr[j] + qp[j] * (xr[j] - mp[j]) + rp[j];
       } else {
+        const float* __restrict xr = a + n * D;
 #pragma omp simd
         for (index_t j = 0; j < D; ++j) yr[j] = (xr[j] - mp[j]) * pp[j] + qp[j];
       }
     }
-  });
+  };
+  three_phases(wide ? ceil_div(D, kColChunk) : nch, sums, ceil_div(C, kChannelBlock), channels,
+               ceil_div(N, nb), apply);
 }
 
 }  // namespace
@@ -420,23 +454,21 @@ void batchnorm_forward_train(const float* x, const float* gamma, const float* be
   float *k = scratch<float, 2>(C), *scale = scratch<float, 3>(C), *shift = scratch<float, 4>(C);
   double *s1 = scratch<double, 2>(C), *s2 = scratch<double, 3>(C);
   for (index_t c = 0; c < C; ++c) k[c] = x[c * S];
+  auto finalize = [&](index_t c0, index_t c1) { finalize_train(o, k, s1, s2, scale, shift, c0, c1); };
   if (S >= kRowMin)
-    row_path_sums<false>(x, nullptr, k, s1, s2, N, C, S, scratch<double, 4>(N * C),
-                         scratch<double, 5>(N * C));
+    row_path<false>(x, nullptr, k, y, N, C, S, s1, s2, finalize, save_mean, scale, shift, nullptr);
   else
-    column_sums<false>(x, nullptr, k, s1, s2, N, C, S);
-  finalize_train(o, k, s1, s2, scale, shift, C);
-  if (S >= kRowMin)
-    row_path_apply<false>(nullptr, x, y, save_mean, scale, shift, nullptr, N, C, S);
-  else
-    column_apply<false>(nullptr, x, y, save_mean, scale, shift, nullptr, N, C, S);
+    column_path<false>(x, nullptr, k, y, N, C, S, s1, s2, finalize, save_mean, scale, shift, nullptr);
 }
 
 void batchnorm_forward_eval(const float* x, const float* gamma, const float* beta,
                             const float* running_mean, const float* running_var, float* y,
                             float* save_mean, float* save_invstd, index_t N, index_t C,
                             index_t S, float eps) {
-  float *scale = scratch<float, 3>(C), *shift = scratch<float, 4>(C);
+  const index_t D = C * S;
+  float* scale = scratch<float, 3>(S > 1 && S < kRowMin ? D : C);
+  float* shift = scratch<float, 4>(S > 1 && S < kRowMin ? D : C);
+  float* mean = save_mean;
   std::copy(running_mean, running_mean + C, save_mean);
 #pragma omp simd
   for (index_t c = 0; c < C; ++c) {
@@ -448,10 +480,35 @@ void batchnorm_forward_eval(const float* x, const float* gamma, const float* bet
     std::copy(beta, beta + C, shift);
   else
     std::fill(shift, shift + C, 0.f);
-  if (S >= kRowMin)
-    row_path_apply<false>(nullptr, x, y, save_mean, scale, shift, nullptr, N, C, S);
-  else
-    column_apply<false>(nullptr, x, y, save_mean, scale, shift, nullptr, N, C, S);
+  if (S > 1 && S < kRowMin) {  // one constant per column of the (N, C*S) view, in place
+    mean = scratch<float, 0>(D);
+    for (index_t c = C - 1; c >= 0; --c)
+      for (index_t s = S - 1; s >= 0; --s) {
+        mean[c * S + s] = save_mean[c];
+        scale[c * S + s] = scale[c];
+        shift[c * S + s] = shift[c];
+      }
+  }
+  if (S >= kRowMin) {
+    parallel_chunks(N * C, std::max<index_t>(1, kElemGrain / S), [&](index_t t0, index_t t1) {
+      for (index_t t = t0, c = t0 % C; t < t1; ++t, c = c + 1 == C ? 0 : c + 1) {
+        const float m = mean[c], pc = scale[c], qc = shift[c];
+        const float* __restrict xr = x + t * S;
+        float* __restrict yr = y + t * S;
+#pragma omp simd
+        for (index_t j = 0; j < S; ++j) yr[j] = (xr[j] - m) * pc + qc;
+      }
+    });
+  } else {
+    parallel_chunks(N, column_chunk_rows(N, D), [&](index_t n0, index_t n1) {
+      for (index_t n = n0; n < n1; ++n) {
+        const float* __restrict xr = x + n * D;
+        float* __restrict yr = y + n * D;
+#pragma omp simd
+        for (index_t j = 0; j < D; ++j) yr[j] = (xr[j] - mean[j]) * scale[j] + shift[j];
+      }
+    });
+  }
 }
 
 void batchnorm_backward(const float* dy, const float* x, const float* gamma,
@@ -462,16 +519,13 @@ void batchnorm_backward(const float* dy, const float* x, const float* gamma,
   const double inv_m = training && M > 0 ? 1.0 / M : 0.0;
   double *s1 = scratch<double, 2>(C), *s2 = scratch<double, 3>(C);
   float *a = scratch<float, 2>(C), *b = scratch<float, 3>(C), *cc = scratch<float, 4>(C);
+  auto finalize = [&](index_t c0, index_t c1) {
+    finalize_backward(gamma, save_invstd, s1, s2, dgamma, dbeta, a, b, cc, inv_m, c0, c1);
+  };
   if (S >= kRowMin)
-    row_path_sums<true>(dy, x, save_mean, s1, s2, N, C, S, scratch<double, 4>(N * C),
-                        scratch<double, 5>(N * C));
+    row_path<true>(dy, x, save_mean, dx, N, C, S, s1, s2, finalize, save_mean, a, b, cc);
   else
-    column_sums<true>(dy, x, save_mean, s1, s2, N, C, S);
-  finalize_backward(gamma, save_invstd, s1, s2, dgamma, dbeta, a, b, cc, inv_m, C);
-  if (S >= kRowMin)
-    row_path_apply<true>(dy, x, dx, save_mean, a, b, cc, N, C, S);
-  else
-    column_apply<true>(dy, x, dx, save_mean, a, b, cc, N, C, S);
+    column_path<true>(dy, x, save_mean, dx, N, C, S, s1, s2, finalize, save_mean, a, b, cc);
 }
 
 }  // namespace fastnn
