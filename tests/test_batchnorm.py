@@ -418,3 +418,41 @@ def test_layer_gradient_check(rng):
     # (a bias right before batch norm has an exactly zero gradient: nothing to check)
     x = rng.standard_normal((5, 2, 9, 11)).astype(np.float32)
     assert gradient_check(model, x, eps=1e-2, rng=np.random.default_rng(0), max_entries=25) < 2e-2
+
+
+# -- 5. what batch norm does for training (the small CNN on the MNIST split) --------------------
+def _train_cnn(batch_norm, data, lr, epochs, seed=0):
+    """models.cnn with or without BatchNorm2d after each convolution; SGD momentum 0.9, batch 64,
+    constant lr; -> held-out accuracy (eval mode) after each epoch (0 once the loss is not finite)."""
+    from fastnn.optim import SGD
+    xtr, ytr, xva, yva = data
+    model = fastnn.models.cnn((1, 28, 28), 10, batch_norm=batch_norm, rng=np.random.default_rng(seed))
+    opt = SGD(model.parameters(), lr=lr, momentum=0.9)
+    loss_fn = fastnn.SoftmaxCrossEntropy()
+    loader = fastnn.DataLoader(xtr, ytr, batch_size=64, shuffle=True, rng=np.random.default_rng(seed + 1))
+    accs = []
+    for _ in range(epochs):
+        for xb, yb in loader:
+            loss, dout = loss_fn(model(xb), yb)
+            if not np.isfinite(loss):
+                return accs + [0.0] * (epochs - len(accs))
+            opt.zero_grad()
+            model.backward(dout)
+            opt.step()
+        model.eval()
+        pred = np.concatenate([model(xva[i:i + 500]).argmax(1) for i in range(0, len(xva), 500)])
+        model.train()
+        accs.append(float((pred == yva).mean()))
+    return accs
+
+
+def test_batch_norm_trains_faster_and_tolerates_large_rates(mnist_split):
+    """Same seed, weights and batches for both nets. At lr 0.003 the BatchNorm2d net is ahead
+    after two epochs (measured 98.05-98.15% vs 97.40%); at lr 0.1 the plain net does not learn
+    at all (9.9% after an epoch) while the batch-norm net does (50-62%, the exact figure moves
+    with BLAS thread counts over a chaotic first epoch). examples/bn_vs_plain.py runs the full
+    comparison (epochs to 98.5% at several rates)."""
+    plain, bn = (_train_cnn(b, mnist_split, lr=0.003, epochs=2) for b in (False, True))
+    assert bn[1] > plain[1] + 0.0025, (plain, bn)
+    plain, bn = (_train_cnn(b, mnist_split, lr=0.1, epochs=1) for b in (False, True))
+    assert plain[0] < 0.2 and bn[0] > 0.4, (plain, bn)

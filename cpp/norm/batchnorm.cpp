@@ -1,5 +1,6 @@
-// Batch normalization kernels: a statistics pass (per-channel sums) and one fused element-wise
-// pass (y = (x - mean)*scale + shift, or dx = a*dy + b*(x - mean) + c), both in memory order.
+// Batch normalization kernels: a statistics pass (per-channel sums), the per-channel constants,
+// and one fused element-wise pass (y = (x - mean)*scale + shift, or dx = a*dy + b*(x - mean) + c),
+// both passes in memory order, the three phases in one parallel region (three_phases).
 // - S >= kRowMin (image planes): both passes by (n, c) rows, with per-channel constants.
 // - S < kRowMin ((N, C) input, small planes): both passes by rows of the (N, C*S) view, column
 //   sums and per-column constants (a reduction per short row costs more than its loads).
