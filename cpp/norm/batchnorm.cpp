@@ -1,5 +1,5 @@
 // Batch normalization kernels: a statistics pass (per-channel sums), the per-channel constants,
-// and one fused element-wise pass (y = (x - mean)*scale + shift, or dx = a*dy + b*(x - mean) + c),
+// and one fused element-wise pass (y = x*scale + shift, or dx = a*dy + b*x + c), 
 // both passes in memory order, the three phases in one parallel region (three_phases).
 // - S >= kRowMin (image planes): both passes by (n, c) rows, with per-channel constants.
 // - S < kRowMin ((N, C) input, small planes): both passes by rows of the (N, C*S) view, column
@@ -132,7 +132,8 @@ struct TrainOut {
   double momentum, eps, M;
 };
 
-// Batch mean / biased variance from the shifted sums; scale = gamma*invstd, shift = beta;
+// Batch mean / biased variance from the shifted sums; scale = gamma*invstd and
+// shift = beta - mean*scale (in float64, as PyTorch's CPU kernel: y = x*scale + shift);
 // running statistics r = (1 - momentum)*r + momentum*batch (running_var unbiased). Overwrites
 // s1 with the mean and s2 with the variance, then 1/sqrt(var + eps). Each loop is free of
 // branches (optional arrays are tested outside), so all of them vectorize (C can be large).
@@ -157,23 +158,28 @@ inline void finalize_train(const TrainOut& o, const float* k, double* s1, double
     const double invstd = 1.0 / std::sqrt(s2[c] + eps);
     o.save_mean[c] = float(s1[c]);
     o.save_invstd[c] = float(invstd);
-    scale[c] = float(invstd);
     s2[c] = invstd;
   }
   if (const float* gamma = o.gamma)
 #pragma omp simd
-    for (index_t c = c0; c < c1; ++c) scale[c] = float(double(gamma[c]) * s2[c]);
-  if (o.beta)
-    std::copy(o.beta + c0, o.beta + c1, shift + c0);
+    for (index_t c = c0; c < c1; ++c) s2[c] *= double(gamma[c]);
+  if (const float* beta = o.beta)
+#pragma omp simd
+    for (index_t c = c0; c < c1; ++c) shift[c] = float(double(beta[c]) - s1[c] * s2[c]);
   else
-    std::fill(shift + c0, shift + c1, 0.f);
+#pragma omp simd
+    for (index_t c = c0; c < c1; ++c) shift[c] = float(-s1[c] * s2[c]);
+#pragma omp simd
+  for (index_t c = c0; c < c1; ++c) scale[c] = float(s2[c]);
 }
 
-// dbeta = sum(dy), dgamma = sum(dy*xhat); dx = a*dy + b*(x - mean) + cc per channel, i.e.
-// invstd/M * (M*g*dy - g*sum(dy) - xhat*g*sum(dy*xhat)) expanded (inv_m = 0: eval mode).
+// dbeta = sum(dy), dgamma = sum(dy*xhat); dx = a*dy + b*x + cc per channel, i.e.
+// invstd/M * (M*g*dy - g*sum(dy) - xhat*g*sum(dy*xhat)) expanded, the mean folded into cc in
+// float64 (inv_m = 0: eval mode).
 template <bool kGamma>
-inline void finalize_backward_loop(const float* gamma, const float* save_invstd,
-                                   const double* s1, const double* s2, float* dgamma,
+inline void finalize_backward_loop(const float* gamma, const float* save_mean,
+                                   const float* save_invstd, const double* s1, const double* s2,
+                                   float* dgamma,
                                    float* dbeta, float* a, float* b, float* cc, double inv_m,
                                    index_t c0, index_t c1) {
 #pragma omp simd
@@ -183,18 +189,20 @@ inline void finalize_backward_loop(const float* gamma, const float* save_invstd,
     dbeta[c] = float(s1[c]);
     dgamma[c] = float(s2[c] * is);
     a[c] = float(g * is);
-    b[c] = float(-g * is * is * is * s2[c] * inv_m);
-    cc[c] = float(-g * is * s1[c] * inv_m);
+    const double bc = -g * is * is * is * s2[c] * inv_m;
+    b[c] = float(bc);
+    cc[c] = float(-g * is * s1[c] * inv_m - bc * double(save_mean[c]));
   }
 }
 
-inline void finalize_backward(const float* gamma, const float* save_invstd, const double* s1,
+inline void finalize_backward(const float* gamma, const float* save_mean,
+                              const float* save_invstd, const double* s1,
                               const double* s2, float* dgamma, float* dbeta, float* a, float* b,
                               float* cc, double inv_m, index_t c0, index_t c1) {
   if (gamma)
-    finalize_backward_loop<true>(gamma, save_invstd, s1, s2, dgamma, dbeta, a, b, cc, inv_m, c0, c1);
+    finalize_backward_loop<true>(gamma, save_mean, save_invstd, s1, s2, dgamma, dbeta, a, b, cc, inv_m, c0, c1);
   else
-    finalize_backward_loop<false>(gamma, save_invstd, s1, s2, dgamma, dbeta, a, b, cc, inv_m, c0, c1);
+    finalize_backward_loop<false>(gamma, save_mean, save_invstd, s1, s2, dgamma, dbeta, a, b, cc, inv_m, c0, c1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -226,13 +234,13 @@ void three_phases(index_t n1, const F1& f1, index_t n2, const F2& f2, index_t n3
 // ---------------------------------------------------------------------------------------------
 // Row path (S >= kRowMin): (n, c) rows. Each row is summed on its own (r1, r2: N*C partials)
 // and a channel's rows are added in order of n. The element-wise pass uses per-channel
-// constants: y = (x - m)*p + q, or with dy (kGrad) y = p*dy + q*(x - m) + r.
+// constants: y = x*p + q, or with dy (kGrad) y = p*dy + q*x + r.
 // a, b: x (forward) or dy, x (kGrad); k the per-channel shift of the sums; finalize(c0, c1)
-// turns s1, s2 into the constants mean, p, q, r of the channels [c0, c1).
+// turns s1, s2 into the constants p, q, r of the channels [c0, c1).
 template <bool kGrad, class Finalize>
 void row_path(const float* a, const float* b, const float* k, float* out, index_t N, index_t C,
-              index_t S, double* s1, double* s2, const Finalize& finalize, const float* mean,
-              const float* p, const float* q, const float* r) {
+              index_t S, double* s1, double* s2, const Finalize& finalize, const float* p,
+              const float* q, const float* r) {
   double *r1 = scratch<double, 4>(N * C), *r2 = scratch<double, 5>(N * C);
   const index_t rows = N * C, grain = std::max<index_t>(1, kElemGrain / S),
                 chunks = ceil_div(rows, grain);
@@ -256,18 +264,18 @@ void row_path(const float* a, const float* b, const float* k, float* out, index_
   auto apply = [&](index_t i) {
     const index_t t1 = std::min(rows, (i + 1) * grain);
     for (index_t t = i * grain, c = t % C; t < t1; ++t, c = c + 1 == C ? 0 : c + 1) {
-      const float m = mean[c], pc = p[c], qc = q[c];
+      const float pc = p[c], qc = q[c];
       float* __restrict yr = out + t * S;
       if (kGrad) {
         const float* __restrict gr = a + t * S;
         const float* __restrict xr = b + t * S;
         const float rc = r[c];
 #pragma omp simd
-        for (index_t j = 0; j < S; ++j) yr[j] = pc * gr[j] + qc * (xr[j] - m) + rc;
+        for (index_t j = 0; j < S; ++j) yr[j] = pc * gr[j] + qc * xr[j] + rc;
       } else {
         const float* __restrict xr = a + t * S;
 #pragma omp simd
-        for (index_t j = 0; j < S; ++j) yr[j] = (xr[j] - m) * pc + qc;
+        for (index_t j = 0; j < S; ++j) yr[j] = xr[j] * pc + qc;
       }
     }
   };
@@ -337,7 +345,7 @@ void column_block(const float* __restrict a, const float* __restrict b, const fl
 template <bool kGrad, class Finalize>
 void column_path(const float* a, const float* b, const float* k, float* out, index_t N,
                  index_t C, index_t S, double* s1, double* s2, const Finalize& finalize,
-                 const float* mean, const float* p, const float* q, const float* r) {
+                 const float* p, const float* q, const float* r) {
   const index_t D = C * S;
   // Wide rows: the statistics chunks are column chunks over all rows (one partial row);
   // otherwise fixed chunks of rows, each with its own partial row.
@@ -353,13 +361,12 @@ void column_path(const float* a, const float* b, const float* k, float* out, ind
     kp = kc;
   }
   // The per-channel constants, expanded to one per column when S > 1 (filled per channel block).
-  const float *mp = mean, *pp = p, *qp = q, *rp = r;
-  float* ex = S > 1 ? scratch<float, 1>(4 * D) : nullptr;
+  const float *pp = p, *qp = q, *rp = r;
+  float* ex = S > 1 ? scratch<float, 1>(3 * D) : nullptr;
   if (ex) {
-    mp = ex;
-    pp = ex + D;
-    qp = ex + 2 * D;
-    rp = ex + 3 * D;
+    pp = ex;
+    qp = ex + D;
+    rp = ex + 2 * D;
   }
   // Rows [n0, n1), columns [jb, je) into the partial row q1, q2 (overwritten there).
   auto range = [&](index_t n0, index_t n1, index_t jb, index_t je, double* q1, double* q2) {
@@ -416,10 +423,9 @@ void column_path(const float* a, const float* b, const float* k, float* out, ind
     if (ex)
       for (index_t c = c0; c < c1; ++c)
         for (index_t s = 0; s < S; ++s) {
-          ex[c * S + s] = mean[c];
-          ex[D + c * S + s] = p[c];
-          ex[2 * D + c * S + s] = q[c];
-          ex[3 * D + c * S + s] = kGrad ? r[c] : 0.f;
+          ex[c * S + s] = p[c];
+          ex[D + c * S + s] = q[c];
+          ex[2 * D + c * S + s] = kGrad ? r[c] : 0.f;
         }
   };
   // The element-wise pass by the row chunks of the statistics (not wide): with the static
@@ -431,11 +437,11 @@ void column_path(const float* a, const float* b, const float* k, float* out, ind
         const float* __restrict gr = a + n * D;
         const float* __restrict xr = b + n * D;
 #pragma omp simd
-        for (index_t j = 0; j < D; ++j) yr[j] = pp[j] * gr[j] + qp[j] * (xr[j] - mp[j]) + rp[j];
+        for (index_t j = 0; j < D; ++j) yr[j] = pp[j] * gr[j] + qp[j] * xr[j] + rp[j];
       } else {
         const float* __restrict xr = a + n * D;
 #pragma omp simd
-        for (index_t j = 0; j < D; ++j) yr[j] = (xr[j] - mp[j]) * pp[j] + qp[j];
+        for (index_t j = 0; j < D; ++j) yr[j] = xr[j] * pp[j] + qp[j];
       }
     }
   };
@@ -457,9 +463,9 @@ void batchnorm_forward_train(const float* x, const float* gamma, const float* be
   for (index_t c = 0; c < C; ++c) k[c] = x[c * S];
   auto finalize = [&](index_t c0, index_t c1) { finalize_train(o, k, s1, s2, scale, shift, c0, c1); };
   if (S >= kRowMin)
-    row_path<false>(x, nullptr, k, y, N, C, S, s1, s2, finalize, save_mean, scale, shift, nullptr);
+    row_path<false>(x, nullptr, k, y, N, C, S, s1, s2, finalize, scale, shift, nullptr);
   else
-    column_path<false>(x, nullptr, k, y, N, C, S, s1, s2, finalize, save_mean, scale, shift, nullptr);
+    column_path<false>(x, nullptr, k, y, N, C, S, s1, s2, finalize, scale, shift, nullptr);
 }
 
 void batchnorm_forward_eval(const float* x, const float* gamma, const float* beta,
@@ -467,37 +473,32 @@ void batchnorm_forward_eval(const float* x, const float* gamma, const float* bet
                             float* save_mean, float* save_invstd, index_t N, index_t C,
                             index_t S, float eps) {
   const index_t D = C * S;
-  float* scale = scratch<float, 3>(S > 1 && S < kRowMin ? D : C);
-  float* shift = scratch<float, 4>(S > 1 && S < kRowMin ? D : C);
-  float* mean = save_mean;
+  const bool columns = S > 1 && S < kRowMin;  // one constant per column of the (N, C*S) view
+  float* scale = scratch<float, 3>(columns ? D : C);
+  float* shift = scratch<float, 4>(columns ? D : C);
   std::copy(running_mean, running_mean + C, save_mean);
 #pragma omp simd
   for (index_t c = 0; c < C; ++c) {
     const double invstd = 1.0 / std::sqrt(double(running_var[c]) + double(eps));
+    const double sc = gamma ? double(gamma[c]) * invstd : invstd;
     save_invstd[c] = float(invstd);
-    scale[c] = float(gamma ? double(gamma[c]) * invstd : invstd);
+    scale[c] = float(sc);
+    shift[c] = float((beta ? double(beta[c]) : 0.0) - double(running_mean[c]) * sc);
   }
-  if (beta)
-    std::copy(beta, beta + C, shift);
-  else
-    std::fill(shift, shift + C, 0.f);
-  if (S > 1 && S < kRowMin) {  // one constant per column of the (N, C*S) view, in place
-    mean = scratch<float, 0>(D);
+  if (columns)  // expanded in place, from the last channel down
     for (index_t c = C - 1; c >= 0; --c)
       for (index_t s = S - 1; s >= 0; --s) {
-        mean[c * S + s] = save_mean[c];
         scale[c * S + s] = scale[c];
         shift[c * S + s] = shift[c];
       }
-  }
   if (S >= kRowMin) {
     parallel_chunks(N * C, std::max<index_t>(1, kElemGrain / S), [&](index_t t0, index_t t1) {
       for (index_t t = t0, c = t0 % C; t < t1; ++t, c = c + 1 == C ? 0 : c + 1) {
-        const float m = mean[c], pc = scale[c], qc = shift[c];
+        const float pc = scale[c], qc = shift[c];
         const float* __restrict xr = x + t * S;
         float* __restrict yr = y + t * S;
 #pragma omp simd
-        for (index_t j = 0; j < S; ++j) yr[j] = (xr[j] - m) * pc + qc;
+        for (index_t j = 0; j < S; ++j) yr[j] = xr[j] * pc + qc;
       }
     });
   } else {
@@ -506,7 +507,7 @@ void batchnorm_forward_eval(const float* x, const float* gamma, const float* bet
         const float* __restrict xr = x + n * D;
         float* __restrict yr = y + n * D;
 #pragma omp simd
-        for (index_t j = 0; j < D; ++j) yr[j] = (xr[j] - mean[j]) * scale[j] + shift[j];
+        for (index_t j = 0; j < D; ++j) yr[j] = xr[j] * scale[j] + shift[j];
       }
     });
   }
@@ -521,12 +522,12 @@ void batchnorm_backward(const float* dy, const float* x, const float* gamma,
   double *s1 = scratch<double, 2>(C), *s2 = scratch<double, 3>(C);
   float *a = scratch<float, 2>(C), *b = scratch<float, 3>(C), *cc = scratch<float, 4>(C);
   auto finalize = [&](index_t c0, index_t c1) {
-    finalize_backward(gamma, save_invstd, s1, s2, dgamma, dbeta, a, b, cc, inv_m, c0, c1);
+    finalize_backward(gamma, save_mean, save_invstd, s1, s2, dgamma, dbeta, a, b, cc, inv_m, c0, c1);
   };
   if (S >= kRowMin)
-    row_path<true>(dy, x, save_mean, dx, N, C, S, s1, s2, finalize, save_mean, a, b, cc);
+    row_path<true>(dy, x, save_mean, dx, N, C, S, s1, s2, finalize, a, b, cc);
   else
-    column_path<true>(dy, x, save_mean, dx, N, C, S, s1, s2, finalize, save_mean, a, b, cc);
+    column_path<true>(dy, x, save_mean, dx, N, C, S, s1, s2, finalize, a, b, cc);
 }
 
 }  // namespace fastnn
