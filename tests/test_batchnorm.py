@@ -446,13 +446,11 @@ def _train_cnn(batch_norm, data, lr, epochs, seed=0):
     return accs
 
 
-def test_batch_norm_trains_faster_and_tolerates_large_rates(mnist_split):
-    """Same seed, weights and batches for both nets. At lr 0.003 the BatchNorm2d net is ahead
-    after two epochs (measured 98.05-98.15% vs 97.40%); at lr 0.1 the plain net does not learn
-    at all (9.9% after an epoch) while the batch-norm net does (50-62%, the exact figure moves
-    with BLAS thread counts over a chaotic first epoch). examples/bn_vs_plain.py runs the full
+def test_batch_norm_trains_faster(mnist_split):
+    """Same seed, weights and batches for both nets, SGD momentum 0.9 at lr 0.003: after two
+    epochs the BatchNorm2d net is ahead on held-out accuracy, averaged over two seeds (measured
+    98.05% and 98.35% against 97.40% and 97.10%). examples/bn_vs_plain.py runs the full
     comparison (epochs to 98.5% at several rates)."""
-    plain, bn = (_train_cnn(b, mnist_split, lr=0.003, epochs=2) for b in (False, True))
-    assert bn[1] > plain[1] + 0.0025, (plain, bn)
-    plain, bn = (_train_cnn(b, mnist_split, lr=0.1, epochs=1) for b in (False, True))
-    assert plain[0] < 0.2 and bn[0] > 0.4, (plain, bn)
+    plain, bn = (np.mean([_train_cnn(b, mnist_split, lr=0.003, epochs=2, seed=s)[1] for s in (0, 1)])
+                 for b in (False, True))
+    assert bn > plain + 0.005, (plain, bn)
