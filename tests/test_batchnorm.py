@@ -448,9 +448,9 @@ def _train_cnn(batch_norm, data, lr, epochs, seed=0):
 
 def test_batch_norm_trains_faster(mnist_split):
     """Same seed, weights and batches for both nets, SGD momentum 0.9 at lr 0.003: after two
-    epochs the BatchNorm2d net is ahead on held-out accuracy, averaged over two seeds (measured
-    98.05% and 98.35% against 97.40% and 97.10%). examples/bn_vs_plain.py runs the full
-    comparison (epochs to 98.5% at several rates)."""
+    epochs the BatchNorm2d net is ahead on held-out accuracy, averaged over two seeds (seeds 0
+    and 1 in examples/bn_vs_plain.py: 98.05% and 98.30% against 97.40% and 97.10%), which runs
+    the full comparison (epochs to 98.5% at several rates)."""
     plain, bn = (np.mean([_train_cnn(b, mnist_split, lr=0.003, epochs=2, seed=s)[1] for s in (0, 1)])
                  for b in (False, True))
     assert bn > plain + 0.005, (plain, bn)
