@@ -145,5 +145,6 @@ def main() -> None:
         plot({bn: runs[bn, best[bn]] for bn in (False, True)}, args.target, args.plot)
         print(f"curves saved to {args.plot}")
 
+
 if __name__ == "__main__":
     main()

@@ -181,9 +181,8 @@ inline void finalize_train(const TrainOut& o, const float* k, double* s1, double
 template <bool kGamma>
 inline void finalize_backward_loop(const float* gamma, const float* save_mean,
                                    const float* save_invstd, const double* s1, const double* s2,
-                                   float* dgamma,
-                                   float* dbeta, float* a, float* b, float* cc, double inv_m,
-                                   index_t c0, index_t c1) {
+                                   float* dgamma, float* dbeta, float* a, float* b, float* cc,
+                                   double inv_m, index_t c0, index_t c1) {
 #pragma omp simd
   for (index_t c = c0; c < c1; ++c) {
     const double is = double(save_invstd[c]);
@@ -202,9 +201,39 @@ inline void finalize_backward(const float* gamma, const float* save_mean,
                               const double* s2, float* dgamma, float* dbeta, float* a, float* b,
                               float* cc, double inv_m, index_t c0, index_t c1) {
   if (gamma)
-    finalize_backward_loop<true>(gamma, save_mean, save_invstd, s1, s2, dgamma, dbeta, a, b, cc, inv_m, c0, c1);
+    finalize_backward_loop<true>(gamma, save_mean, save_invstd, s1, s2, dgamma, dbeta, a, b, cc,
+                                 inv_m, c0, c1);
   else
-    finalize_backward_loop<false>(gamma, save_mean, save_invstd, s1, s2, dgamma, dbeta, a, b, cc, inv_m, c0, c1);
+    finalize_backward_loop<false>(gamma, save_mean, save_invstd, s1, s2, dgamma, dbeta, a, b, cc,
+                                  inv_m, c0, c1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The element-wise pass over one row of n values: y = x*p + q, or with dy = g (kGrad)
+// y = p*g + q*x + r; constants per row (affine_row) or per column (affine_cols).
+template <bool kGrad>
+inline void affine_row(const float* __restrict g, const float* __restrict x, float* __restrict y,
+                       index_t n, float p, float q, float r) {
+  if (kGrad) {
+#pragma omp simd
+    for (index_t j = 0; j < n; ++j) y[j] = p * g[j] + q * x[j] + r;
+  } else {
+#pragma omp simd
+    for (index_t j = 0; j < n; ++j) y[j] = x[j] * p + q;
+  }
+}
+
+template <bool kGrad>
+inline void affine_cols(const float* __restrict g, const float* __restrict x, float* __restrict y,
+                        index_t n, const float* __restrict p, const float* __restrict q,
+                        const float* __restrict r) {
+  if (kGrad) {
+#pragma omp simd
+    for (index_t j = 0; j < n; ++j) y[j] = p[j] * g[j] + q[j] * x[j] + r[j];
+  } else {
+#pragma omp simd
+    for (index_t j = 0; j < n; ++j) y[j] = x[j] * p[j] + q[j];
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -265,21 +294,9 @@ void row_path(const float* a, const float* b, const float* k, float* out, index_
   };
   auto apply = [&](index_t i) {
     const index_t t1 = std::min(rows, (i + 1) * grain);
-    for (index_t t = i * grain, c = t % C; t < t1; ++t, c = c + 1 == C ? 0 : c + 1) {
-      const float pc = p[c], qc = q[c];
-      float* __restrict yr = out + t * S;
-      if (kGrad) {
-        const float* __restrict gr = a + t * S;
-        const float* __restrict xr = b + t * S;
-        const float rc = r[c];
-#pragma omp simd
-        for (index_t j = 0; j < S; ++j) yr[j] = pc * gr[j] + qc * xr[j] + rc;
-      } else {
-        const float* __restrict xr = a + t * S;
-#pragma omp simd
-        for (index_t j = 0; j < S; ++j) yr[j] = xr[j] * pc + qc;
-      }
-    }
+    for (index_t t = i * grain, c = t % C; t < t1; ++t, c = c + 1 == C ? 0 : c + 1)
+      affine_row<kGrad>(kGrad ? a + t * S : nullptr, (kGrad ? b : a) + t * S, out + t * S, S,
+                        p[c], q[c], kGrad ? r[c] : 0.f);
   };
   three_phases(chunks, sums, ceil_div(C, kChannelBlock), channels, chunks, apply);
 }
@@ -434,19 +451,9 @@ void column_path(const float* a, const float* b, const float* k, float* out, ind
   // The element-wise pass by the row chunks of the statistics (not wide): with the static
   // schedule each thread reads back the rows it summed.
   auto apply = [&](index_t i) {
-    for (index_t n = i * nb, n1 = std::min(N, (i + 1) * nb); n < n1; ++n) {
-      float* __restrict yr = out + n * D;
-      if (kGrad) {
-        const float* __restrict gr = a + n * D;
-        const float* __restrict xr = b + n * D;
-#pragma omp simd
-        for (index_t j = 0; j < D; ++j) yr[j] = pp[j] * gr[j] + qp[j] * xr[j] + rp[j];
-      } else {
-        const float* __restrict xr = a + n * D;
-#pragma omp simd
-        for (index_t j = 0; j < D; ++j) yr[j] = xr[j] * pp[j] + qp[j];
-      }
-    }
+    for (index_t n = i * nb, n1 = std::min(N, (i + 1) * nb); n < n1; ++n)
+      affine_cols<kGrad>(kGrad ? a + n * D : nullptr, (kGrad ? b : a) + n * D, out + n * D, D,
+                         pp, qp, rp);
   };
   three_phases(wide ? ceil_div(D, kColChunk) : nch, sums, ceil_div(C, kChannelBlock), channels,
                ceil_div(N, nb), apply);
@@ -496,22 +503,13 @@ void batchnorm_forward_eval(const float* x, const float* gamma, const float* bet
       }
   if (S >= kRowMin) {
     parallel_chunks(N * C, std::max<index_t>(1, kElemGrain / S), [&](index_t t0, index_t t1) {
-      for (index_t t = t0, c = t0 % C; t < t1; ++t, c = c + 1 == C ? 0 : c + 1) {
-        const float pc = scale[c], qc = shift[c];
-        const float* __restrict xr = x + t * S;
-        float* __restrict yr = y + t * S;
-#pragma omp simd
-        for (index_t j = 0; j < S; ++j) yr[j] = xr[j] * pc + qc;
-      }
+      for (index_t t = t0, c = t0 % C; t < t1; ++t, c = c + 1 == C ? 0 : c + 1)
+        affine_row<false>(nullptr, x + t * S, y + t * S, S, scale[c], shift[c], 0.f);
     });
   } else {
     parallel_chunks(N, column_chunk_rows(N, D), [&](index_t n0, index_t n1) {
-      for (index_t n = n0; n < n1; ++n) {
-        const float* __restrict xr = x + n * D;
-        float* __restrict yr = y + n * D;
-#pragma omp simd
-        for (index_t j = 0; j < D; ++j) yr[j] = xr[j] * scale[j] + shift[j];
-      }
+      for (index_t n = n0; n < n1; ++n)
+        affine_cols<false>(nullptr, x + n * D, y + n * D, D, scale, shift, nullptr);
     });
   }
 }

@@ -29,6 +29,11 @@ def _ready_or_none(a: Any, shape: Tuple[int, ...], writeable: bool = False) -> b
     return a is None or _ready(a, shape, writeable)
 
 
+def _ready_input(x: Any) -> bool:
+    """x is a float32 C-contiguous (N, C), (N, C, L) or (N, C, H, W) ndarray."""
+    return type(x) is np.ndarray and 2 <= x.ndim <= 4 and _ready(x, x.shape)
+
+
 def _channel_param(v: Any, name: str, channels: int) -> Optional[np.ndarray]:
     if v is None:
         return None
@@ -67,8 +72,7 @@ def batch_norm(x: np.ndarray, gamma: Optional[np.ndarray], beta: Optional[np.nda
 
     Convention: momentum weights the new batch (PyTorch), not the old statistics (Keras).
     """
-    if (training and type(x) is np.ndarray and 2 <= x.ndim <= 4 and x.dtype is _F32
-            and x.flags.c_contiguous and type(momentum) is float and type(eps) is float
+    if (training and _ready_input(x) and type(momentum) is float and type(eps) is float
             and 0.0 <= momentum <= 1.0 and eps >= 0.0 and x.size >= 2 * x.shape[1] > 0):
         cs = (x.shape[1],)
         if (_ready_or_none(gamma, cs) and _ready_or_none(beta, cs)
@@ -112,7 +116,7 @@ def batch_norm_backward(dy: np.ndarray, x: np.ndarray, gamma: Optional[np.ndarra
     dyhat = dy*gamma, M = N*H*W; False (eval, fixed running statistics) gives
     dx = dy * gamma * invstd.
     """
-    if type(x) is np.ndarray and 2 <= x.ndim <= 4 and _ready(x, x.shape) and _ready(dy, x.shape):
+    if _ready_input(x) and _ready(dy, x.shape):
         cs = (x.shape[1],)
         if _ready_or_none(gamma, cs) and _ready(save_mean, cs) and _ready(save_invstd, cs):
             return _C.batchnorm_backward(dy, x, gamma, save_mean, save_invstd, bool(training))
