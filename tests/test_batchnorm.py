@@ -240,6 +240,84 @@ def test_layer_momentum_none_is_cumulative_average(rng):
                                rtol=1e-5)
 
 
+def _bn_mlp(rng):
+    return fastnn.Sequential(fastnn.Linear(4, 3, rng=rng), fastnn.BatchNorm1d(3), fastnn.ReLU(),
+                             fastnn.Linear(3, 2, rng=rng), fastnn.BatchNorm1d(2, momentum=0.3))
+
+
+def test_update_bn_is_the_cumulative_average_over_the_loader(rng):
+    """Precise statistics: the mean over the batches of each layer's batch mean / unbiased
+    variance, with the weights as they are; momentum, modes and weights untouched."""
+    model = _bn_mlp(rng)
+    xs = [(rng.standard_normal((n, 4)) * 3 + 1).astype(np.float32) for n in (7, 7, 5)]
+    model(xs[0] + 5)  # running statistics that update_bn must replace
+    model.eval()
+    lin1, bn1, _, lin2, bn2 = model
+    bn2.train()  # a mixed-mode model keeps each module's own mode
+    weights = {k: v.copy() for k, v in model.state_dict().items() if "running" not in k and "num_batches" not in k}
+    fastnn.update_bn([(x, None) for x in xs], model)
+    h1 = [x @ lin1.weight.data.T + lin1.bias.data for x in xs]
+    h2 = [np.maximum(bn_ref, 0) @ lin2.weight.data.T + lin2.bias.data
+          for bn_ref in ((h - h.mean(0)) / np.sqrt(h.var(0) + 1e-5) * bn1.weight.data + bn1.bias.data
+                         for h in h1)]
+    for bn, hs in ((bn1, h1), (bn2, h2)):
+        np.testing.assert_allclose(bn.running_mean, np.mean([h.mean(0) for h in hs], 0), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(bn.running_var, np.mean([h.var(0, ddof=1) for h in hs], 0), rtol=1e-4)
+        assert int(bn.num_batches_tracked) == 3
+    assert bn1.momentum == 0.1 and bn2.momentum == 0.3
+    assert [m.training for m in model] == [False, False, False, False, True] and not model.training
+    for k, v in weights.items():
+        np.testing.assert_array_equal(model.state_dict()[k], v)
+    # one array fed in slices of batch_size: the same as those slices as a loader
+    x = np.concatenate(xs)
+    fastnn.update_bn(x, model, batch_size=7)
+    np.testing.assert_allclose(bn1.running_mean, np.mean([h.mean(0) for h in h1], 0), rtol=1e-4, atol=1e-5)
+
+
+def test_update_bn_matches_torch(rng):
+    torch = pytest.importorskip("torch")
+    from torch.optim.swa_utils import update_bn as torch_update_bn
+    tm = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3), torch.nn.BatchNorm2d(3), torch.nn.ReLU(),
+                             torch.nn.Flatten(), torch.nn.Linear(48, 4), torch.nn.BatchNorm1d(4))
+    model = fastnn.Sequential(fastnn.Conv2d(2, 3, 3), fastnn.BatchNorm2d(3), fastnn.ReLU(),
+                              fastnn.Flatten(), fastnn.Linear(48, 4), fastnn.BatchNorm1d(4))
+    model.load_state_dict({k: v.detach().numpy().copy() for k, v in tm.state_dict().items()})
+    xs = [rng.standard_normal((6, 2, 6, 6)).astype(np.float32) for _ in range(4)]
+    torch_update_bn([torch.from_numpy(x) for x in xs], tm)
+    fastnn.update_bn(xs, model)
+    for k, v in tm.state_dict().items():
+        np.testing.assert_allclose(model.state_dict()[k], v.detach().numpy(), rtol=1e-4, atol=1e-5,
+                                   err_msg=k)
+
+
+def test_update_bn_bad_input_keeps_the_statistics(rng):
+    model = _bn_mlp(rng)
+    model(rng.standard_normal((8, 4)).astype(np.float32))
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+
+    def unchanged():
+        for k, v in before.items():
+            np.testing.assert_array_equal(model.state_dict()[k], v, err_msg=k)
+        assert model[1].momentum == 0.1 and model.training
+
+    good = rng.standard_normal((8, 4)).astype(np.float32)
+    with pytest.raises(ValueError, match="x"):  # the second batch has the wrong width
+        fastnn.update_bn([good, np.ones((8, 5), np.float32)], model)
+    unchanged()
+    with pytest.raises(ValueError, match="loader: expected at least one batch"):
+        fastnn.update_bn([], model)
+    unchanged()
+    with pytest.raises(TypeError, match="model"):
+        fastnn.update_bn([good], "model")
+    with pytest.raises(TypeError, match="loader"):
+        fastnn.update_bn(3, model)
+    with pytest.raises(ValueError, match="batch_size"):
+        fastnn.update_bn(good, model, batch_size=0)
+    unchanged()
+    plain = fastnn.Sequential(fastnn.Linear(4, 2, rng=rng))  # nothing to update
+    fastnn.update_bn([good], plain)
+
+
 def test_batchnorm1d_trains_a_small_mlp(rng):
     x = rng.standard_normal((256, 10)).astype(np.float32) * 5 + 3
     y = (x[:, 0] + x[:, 1] > 6).astype(np.int64)
