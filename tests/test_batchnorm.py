@@ -23,9 +23,13 @@ SHAPES = [
     (2, 3, 31),        # (N, C, L)
     (257, 70),         # several row chunks in the column path
     (3, 5000),         # wide (N, C): threads split the columns, several column chunks
-    (5, 64, 8, 8),     # S = 64: column statistics over 4096 columns, element-wise pass by rows
-    (4, 3, 10, 10),    # S = 100, narrow: column statistics by row chunks, pass by rows
-    (3, 7, 13, 13),    # S = 169, the last plane size with column statistics
+    (5, 64, 8, 8),     # S = 64: the first plane size on the row path
+    (4, 3, 10, 10),    # S = 100
+    (3, 7, 13, 13),    # S = 169
+    (40, 3000),        # 2 threads: each owns 1500 columns (channels split, no barrier)
+    (9, 130, 7, 7),    # the same with 49 columns per channel (split on 16-column lines)
+    (6, 60, 5, 8),     # S = 40: channel boundaries in units of 2 channels
+    (5, 700, 3),       # (N, C, L), L = 3
 ]
 
 
@@ -163,20 +167,22 @@ def test_float64_and_noncontiguous_input(rng):
 
 # -- 3. thread-count independence ---------------------------------------------------------------
 @pytest.mark.parametrize("shape", [(64, 8, 16, 16), (300, 70), (33, 40, 3, 3), (16, 5, 40, 40),
-                                   (3, 9000), (130, 40, 8, 8), (9, 70, 12, 12)])
-def test_one_and_two_threads_identical(shape, rng, threads):
+                                   (3, 9000), (130, 40, 8, 8), (9, 70, 12, 12), (40, 3000),
+                                   (70, 130, 7, 7), (8, 60, 5, 8), (5, 700, 3), (600, 1024)])
+def test_one_two_and_three_threads_identical(shape, rng, threads):
     x, g, b = _data(shape, rng)
     dy = rng.standard_normal(shape).astype(np.float32)
     out = []
-    for n in (1, 2):
+    for n in (1, 2, 3):  # 3: another split of the channels between the threads
         threads(n)
         rm, rv = np.zeros(shape[1], np.float32), np.ones(shape[1], np.float32)
         y, m, i = F.batch_norm(x, g, b, rm, rv)
         dx, dg, db = F.batch_norm_backward(dy, x, g, m, i)
         ye, _, _ = F.batch_norm(x, g, b, rm, rv, training=False)
         out.append((y, m, i, rm, rv, dx, dg, db, ye))
-    for a, b_ in zip(*out):
-        np.testing.assert_array_equal(a, b_)
+    for other in out[1:]:
+        for a, b_ in zip(out[0], other):
+            np.testing.assert_array_equal(a, b_)
 
 
 # -- 4. layers -----------------------------------------------------------------------------------
