@@ -447,6 +447,19 @@ def test_bad_inputs(rng):
                               np.ones(3, np.float32), True)
     with pytest.raises(TypeError):
         _C.batchnorm_forward_train(x.astype(np.float64), None, None, None, None, 0.1, 1e-5)
+    # arrays that are float32 and C-contiguous but of the wrong shape are rejected too (the fast
+    # path hands them to the binding as they are, which must not accept a matching size alone)
+    f32 = np.ones(3, np.float32)
+    for call, name in [
+            (lambda: F.batch_norm(x, f32.reshape(1, 3), None, None, None), "gamma"),
+            (lambda: F.batch_norm(x, None, f32.reshape(3, 1), None, None), "beta"),
+            (lambda: F.batch_norm(x, None, None, np.zeros((1, 3), np.float32), f32), "running_mean"),
+            (lambda: F.batch_norm(np.ones((2, 3, 2, 2, 2), np.float32), None, None, None, None), "x"),
+            (lambda: F.batch_norm_backward(x.reshape(4, 3, 4, 1), x, None, f32, f32), "dy"),
+            (lambda: F.batch_norm_backward(x, x, None, f32.reshape(1, 3), f32), "save_mean"),
+            (lambda: F.batch_norm_backward(x, x, f32.reshape(1, 3), f32, f32), "gamma")]:
+        with pytest.raises(ValueError, match=name):
+            call()
 
 
 def test_rejected_batch_changes_nothing():

@@ -1,4 +1,7 @@
 // Bindings for the norm kernel family: batch normalization forward (train / eval) and backward.
+#include <algorithm>
+#include <string>
+
 #include "bind/bind_util.h"
 #include "norm/batchnorm.h"
 
@@ -8,7 +11,9 @@ namespace {
 
 // x (N, C, *spatial) -> N, C, S = prod(spatial).
 void nc_s(const farr& x, index_t& N, index_t& C, index_t& S) {
-  if (x.ndim() < 2) throw py::value_error("x: expected an (N, C) or (N, C, H, W) array");
+  if (x.ndim() < 2 || x.ndim() > 4)
+    throw py::value_error("x: expected an (N, C), (N, C, L) or (N, C, H, W) array, got " +
+                          std::to_string(x.ndim()) + "-d");
   N = x.shape(0);
   C = x.shape(1);
   S = 1;
@@ -19,13 +24,31 @@ std::vector<py::ssize_t> shape_of(const farr& a) {
   return std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim());
 }
 
+// A per-channel array: 1-d with C values (as the Python layer, which rejects (1, C)).
+void check_channels(const py::array& a, index_t C, const char* name) {
+  check_ndim(a, 1, name);
+  check_numel(a, C, name);
+}
+
+const float* channel_ptr(const py::object& o, index_t C, const char* name, farr& keep) {
+  const float* p = optional_ptr(o, C, name, keep);
+  if (p) check_ndim(keep, 1, name);
+  return p;
+}
+
+// dy must have x's shape, not only its size.
+void check_same_shape(const farr& dy, const farr& x) {
+  if (dy.ndim() != x.ndim() || !std::equal(x.shape(), x.shape() + x.ndim(), dy.shape()))
+    throw py::value_error("dy: expected the shape of x");
+}
+
 // An optional per-channel array updated in place: float32, C-contiguous, writeable, C values.
 float* optional_inout(const py::object& o, index_t n, const char* name, farr& keep) {
   if (o.is_none()) return nullptr;
   if (!py::isinstance<farr>(o))
     throw py::type_error(std::string(name) + ": expected a C-contiguous float32 array or None");
   keep = py::reinterpret_borrow<farr>(o);
-  check_numel(keep, n, name);
+  check_channels(keep, n, name);
   check_writeable(keep, name);
   return keep.mutable_data();
 }
@@ -42,8 +65,8 @@ void bind_norm(py::module_& m) {
           if (N * S < 2)
             throw py::value_error("x: expected more than 1 value per channel when training");
           farr kg, kb, krm, krv;
-          const float* gp = optional_ptr(gamma, C, "gamma", kg);
-          const float* bp = optional_ptr(beta, C, "beta", kb);
+          const float* gp = channel_ptr(gamma, C, "gamma", kg);
+          const float* bp = channel_ptr(beta, C, "beta", kb);
           float* rmp = optional_inout(running_mean, C, "running_mean", krm);
           float* rvp = optional_inout(running_var, C, "running_var", krv);
           farr y(shape_of(x)), mean({C}), invstd({C});
@@ -65,11 +88,11 @@ void bind_norm(py::module_& m) {
            const farr& running_mean, const farr& running_var, float eps) {
           index_t N, C, S;
           nc_s(x, N, C, S);
-          check_numel(running_mean, C, "running_mean");
-          check_numel(running_var, C, "running_var");
+          check_channels(running_mean, C, "running_mean");
+          check_channels(running_var, C, "running_var");
           farr kg, kb;
-          const float* gp = optional_ptr(gamma, C, "gamma", kg);
-          const float* bp = optional_ptr(beta, C, "beta", kb);
+          const float* gp = channel_ptr(gamma, C, "gamma", kg);
+          const float* bp = channel_ptr(beta, C, "beta", kb);
           farr y(shape_of(x)), mean({C}), invstd({C});
           const float *xp = x.data(), *rmp = running_mean.data(), *rvp = running_var.data();
           float *yp = y.mutable_data(), *mp = mean.mutable_data(), *ip = invstd.mutable_data();
@@ -89,11 +112,11 @@ void bind_norm(py::module_& m) {
            const farr& save_invstd, bool training) {
           index_t N, C, S;
           nc_s(x, N, C, S);
-          check_numel(dy, x.size(), "dy");
-          check_numel(save_mean, C, "save_mean");
-          check_numel(save_invstd, C, "save_invstd");
+          check_same_shape(dy, x);
+          check_channels(save_mean, C, "save_mean");
+          check_channels(save_invstd, C, "save_invstd");
           farr kg;
-          const float* gp = optional_ptr(gamma, C, "gamma", kg);
+          const float* gp = channel_ptr(gamma, C, "gamma", kg);
           farr dx(shape_of(x)), dgamma({C}), dbeta({C});
           const float *gyp = dy.data(), *xp = x.data(), *mp = save_mean.data(),
                       *ip = save_invstd.data();

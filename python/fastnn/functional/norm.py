@@ -15,25 +15,6 @@ from .._dispatch import _C
 __all__ = ["batch_norm", "batch_norm_backward", "dropout", "dropout_backward"]
 
 
-_F32 = np.dtype(np.float32)
-
-
-def _ready(a: Any, shape: Tuple[int, ...], writeable: bool = False) -> bool:
-    """True when `a` can go to the kernel as it is (a float32 C-contiguous ndarray of `shape`):
-    the fast path that skips the conversions below; anything else takes the checked path."""
-    return (type(a) is np.ndarray and a.dtype is _F32 and a.shape == shape
-            and a.flags.c_contiguous and (not writeable or a.flags.writeable))
-
-
-def _ready_or_none(a: Any, shape: Tuple[int, ...], writeable: bool = False) -> bool:
-    return a is None or _ready(a, shape, writeable)
-
-
-def _ready_input(x: Any) -> bool:
-    """x is a float32 C-contiguous (N, C), (N, C, L) or (N, C, H, W) ndarray."""
-    return type(x) is np.ndarray and 2 <= x.ndim <= 4 and _ready(x, x.shape)
-
-
 def _channel_param(v: Any, name: str, channels: int) -> Optional[np.ndarray]:
     if v is None:
         return None
@@ -72,12 +53,16 @@ def batch_norm(x: np.ndarray, gamma: Optional[np.ndarray], beta: Optional[np.nda
 
     Convention: momentum weights the new batch (PyTorch), not the old statistics (Keras).
     """
-    if (training and _ready_input(x) and type(momentum) is float and type(eps) is float
-            and 0.0 <= momentum <= 1.0 and eps >= 0.0 and x.size >= 2 * x.shape[1] > 0):
-        cs = (x.shape[1],)
-        if (_ready_or_none(gamma, cs) and _ready_or_none(beta, cs)
-                and _ready_or_none(running_mean, cs, True) and _ready_or_none(running_var, cs, True)):
+    if (training and type(momentum) is float and type(eps) is float and 0.0 <= momentum <= 1.0
+            and eps >= 0.0):
+        # Fast path: the kernel's binding takes the arrays as they are when every one is already
+        # float32 and C-contiguous with the right shape (checked in C++, ~3 us less per call
+        # than here) and raises before touching anything otherwise; then the checked path below
+        # converts or gives the precise error.
+        try:
             return _C.batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum, eps)
+        except (TypeError, ValueError):
+            pass
     x = C.as_float32(x, "x", ndim=(2, 3, 4))
     channels = x.shape[1]
     gamma = _channel_param(gamma, "gamma", channels)
@@ -116,10 +101,10 @@ def batch_norm_backward(dy: np.ndarray, x: np.ndarray, gamma: Optional[np.ndarra
     dyhat = dy*gamma, M = N*H*W; False (eval, fixed running statistics) gives
     dx = dy * gamma * invstd.
     """
-    if _ready_input(x) and _ready(dy, x.shape):
-        cs = (x.shape[1],)
-        if _ready_or_none(gamma, cs) and _ready(save_mean, cs) and _ready(save_invstd, cs):
-            return _C.batchnorm_backward(dy, x, gamma, save_mean, save_invstd, bool(training))
+    try:  # fast path, as in batch_norm
+        return _C.batchnorm_backward(dy, x, gamma, save_mean, save_invstd, bool(training))
+    except (TypeError, ValueError):
+        pass
     x = C.as_float32(x, "x", ndim=(2, 3, 4))
     channels = x.shape[1]
     dy = C.as_float32(dy, "dy", shape=x.shape)
