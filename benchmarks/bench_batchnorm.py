@@ -1,7 +1,10 @@
 """Batch-norm benchmark: training forward and backward medians, GB/s, ratio to PyTorch.
 
 GB/s counts the compulsory traffic: forward reads x and writes y (8 bytes per element),
-backward reads dy and x and writes dx (12 bytes per element). Results are validated against
+backward reads dy and x and writes dx (12 bytes per element). The eval-mode forward (one pass,
+y = x*scale + shift) is timed in the same rounds: its GB/s is what one read + write pass over
+this tensor gets from the memory system at that moment, the ceiling for the training passes
+(which read x, or dy and x, twice). Results are validated against
 a float64 NumPy computation before anything is timed. fastnn's and PyTorch's forward and
 backward are called in turn in every round (interleaved), so a change in the machine's load
 hits both alike; the ratios compare medians.
@@ -88,6 +91,7 @@ def main(argv: Optional[List[str]] = None) -> None:
           f"(best in brackets); load average {load:.1f} on {os.cpu_count()} cores")
     print("GB/s: compulsory traffic (forward 8 B, backward 12 B per element) / median time")
     head = (f"{'shape':>18} {'fwd ms':>15} {'GB/s':>5} {'bwd ms':>15} {'GB/s':>5} {'f+b GB/s':>8} "
+            f"{'eval GB/s':>9} "
             f"{'torch fwd':>9} {'torch bwd':>9} {'x fwd':>5} {'x bwd':>5} {'x f+b':>5}")
     print(head)
     for shape in SHAPES:
@@ -101,7 +105,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         y, sm, si = F.batch_norm(x, g, b, rm, rv)
         fns: Dict[str, Callable[[], object]] = {
             "fwd": lambda: F.batch_norm(x, g, b, rm, rv),
-            "bwd": lambda: F.batch_norm_backward(dy, x, g, sm, si)}
+            "bwd": lambda: F.batch_norm_backward(dy, x, g, sm, si),
+            "eval": lambda: F.batch_norm(x, g, b, rm, rv, training=False)}
         tfns = torch_fns(x, g, b, dy, args.threads)
         fns.update(tfns or {})
         t = time_interleaved(fns, repeats)
@@ -109,7 +114,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         nbytes = x.size * 4
         row = (f"{str(shape):>18} {tf * 1e3:6.3f} ({tf_best * 1e3:6.3f}) {2 * nbytes / tf / 1e9:5.1f} "
                f"{tb * 1e3:6.3f} ({tb_best * 1e3:6.3f}) {3 * nbytes / tb / 1e9:5.1f} "
-               f"{5 * nbytes / (tf + tb) / 1e9:8.1f}")
+               f"{5 * nbytes / (tf + tb) / 1e9:8.1f} {2 * nbytes / t['eval'][0] / 1e9:9.1f}")
         if tfns is not None:
             ttf, ttb = t["torch fwd"][0], t["torch bwd"][0]
             row += (f" {ttf * 1e3:9.3f} {ttb * 1e3:9.3f} {ttf / tf:5.2f} {ttb / tb:5.2f}"
