@@ -165,6 +165,35 @@ def test_float64_and_noncontiguous_input(rng):
     np.testing.assert_allclose(y, y_ref, rtol=1e-4, atol=1e-5)
 
 
+def test_large_outputs_streamed_match_reference(rng, threads):
+    """Outputs of build_info()['bn_stream_min_bytes'] and more are written with non-temporal
+    stores (row path): same results as the float64 reference, at 1 and 2 threads alike, also
+    for a C-contiguous input and plane length that are not 64-byte aligned."""
+    limit = fastnn.build_info()["bn_stream_min_bytes"]
+    if limit > 96 << 20:
+        pytest.skip(f"streaming starts at {limit >> 20} MiB on this machine")
+    c, s = 24, 100  # plane of 100 floats: rows start off the 64-byte grid, a scalar tail
+    n = limit // (4 * c * s) + 1
+    flat = rng.standard_normal(n * c * s + 1).astype(np.float32)
+    x = (flat[1:] * 2 + 3).reshape(n, c, 10, 10)  # 4 bytes past the array's own alignment
+    assert x.nbytes >= limit and x.flags.c_contiguous
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    g = rng.uniform(0.5, 1.5, c).astype(np.float32)
+    b = rng.standard_normal(c).astype(np.float32)
+    out = []
+    for t in (1, 2):
+        threads(t)
+        y, m, i = F.batch_norm(x, g, b, None, None)
+        dx, dg, db = F.batch_norm_backward(dy, x, g, m, i)
+        out.append((y, dx, dg, db))
+    for a, b_ in zip(*out):
+        np.testing.assert_array_equal(a, b_)
+    y_ref, mean, invstd, _, _ = R.batch_norm(x, g, b, None, None)
+    dx_ref, dg_ref, db_ref = R.batch_norm_backward(dy, x, g, mean, invstd)
+    for got, ref in zip(out[0], (y_ref, dx_ref, dg_ref, db_ref)):
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+
+
 # -- 3. thread-count independence ---------------------------------------------------------------
 @pytest.mark.parametrize("shape", [(64, 8, 16, 16), (300, 70), (33, 40, 3, 3), (16, 5, 40, 40),
                                    (3, 9000), (130, 40, 8, 8), (9, 70, 12, 12), (40, 3000),

@@ -2,6 +2,8 @@
 #include "bind/bind_util.h"
 #include <Eigen/Core>
 
+#include "norm/batchnorm.h"
+
 #define FASTNN_STR2(x) #x
 #define FASTNN_STR(x) FASTNN_STR2(x)
 
@@ -23,8 +25,10 @@ PYBIND11_MODULE(FASTNN_MODULE_NAME, m) {
 #endif
     d["openmp"] = std::to_string(_OPENMP);
     d["num_threads"] = fastnn::num_threads();
+    d["bn_stream_min_bytes"] = fastnn::batchnorm_stream_min_bytes();
     return d;
-  }, "build_info() -> dict: ISA level, Eigen version and SIMD set, compiler, OpenMP, threads.");
+  }, "build_info() -> dict: ISA level, Eigen version and SIMD set, compiler, OpenMP, threads, "
+     "the output size from which batch norm streams its stores.");
   m.def("set_num_threads", [](int n) {
     if (n < 1) throw py::value_error("n: expected a positive thread count, got " + std::to_string(n));
     omp_set_num_threads(n);

@@ -2,6 +2,8 @@
 // S = 1 for (N, C). Statistics are per channel over N and S: float32 partial sums over short
 // fixed blocks, combined in float64 in a fixed order, so results do not depend on the thread count.
 #pragma once
+#include <cstddef>
+
 #include "common/common.h"
 
 namespace fastnn {
@@ -30,5 +32,9 @@ void batchnorm_backward(const float* dy, const float* x, const float* gamma,
                         const float* save_mean, const float* save_invstd, float* dx,
                         float* dgamma, float* dbeta, index_t N, index_t C, index_t S,
                         bool training);
+
+// Training outputs (y, dx) of at least this many bytes are written with non-temporal stores on
+// the row path (planes of >= 64 floats): max(8 MiB, L3 / 4).
+std::size_t batchnorm_stream_min_bytes();
 
 }  // namespace fastnn
