@@ -2,14 +2,16 @@
 // and one fused element-wise pass (y = x*scale + shift, or dx = a*dy + b*x + c, the mean folded
 // into the constants), both passes in memory order, the three phases in one parallel region.
 // - S >= kRowMin (image planes): both passes by (n, c) rows, with per-channel constants.
+//   Training outputs larger than the cache can hold are written with non-temporal stores.
 // - S < kRowMin ((N, C) input, small planes): both passes by rows of the (N, C*S) view, column
-//   sums and per-column constants (a reduction per short row costs more than its loads).
+//   sums and per-column constants (a reduction per short row costs more than its loads); with
+//   wide enough rows the threads split the channels instead.
 // Gathering a channel's rows instead (stride C*H*W floats, often a power of two) was 3-4x
 // slower: the rows collide in the same cache sets. Tried and dropped after measuring (no gain
 // on this machine): channel groups sized to stay in L3 between the passes, non-temporal stores
-// for outputs of 16 MiB and more (the eval pass got slower), walking pass 2 backwards, column
-// statistics for planes of 64-255 (2x slower backward), the constants of 128 columns held in
-// registers for the (N, C) forward pass.
+// in the eval pass (slower), walking pass 2 backwards, column statistics for planes of 64-255
+// (2x slower backward), the constants of 128 columns held in registers for the (N, C) forward
+// pass, the channels split between the threads for rows shorter than 1024 columns per thread.
 //
 // Sums: float32 SIMD lanes over short fixed blocks (at most kBlock values per lane group, or
 // kRowBlock rows per column), each block added to a float64 total, all shifted by a
