@@ -351,6 +351,8 @@ def test_update_bn_bad_input_keeps_the_statistics(rng):
     unchanged()
     plain = fastnn.Sequential(fastnn.Linear(4, 2, rng=rng))  # nothing to update
     fastnn.update_bn([good], plain)
+    with pytest.raises(TypeError, match="loader"):  # checked even when there is nothing to do
+        fastnn.update_bn(3, plain)
 
 
 def test_batchnorm1d_trains_a_small_mlp(rng):

@@ -136,16 +136,18 @@ def update_bn(loader: Iterable[Any], model: Module, batch_size: int = 256) -> No
     if not isinstance(model, Module):
         raise TypeError(f"model: expected a fastnn Module, got {type(model).__name__}")
     batch_size = positive_int(batch_size, "batch_size")
-    layers = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
-    if not layers:
-        return
     if isinstance(loader, np.ndarray):
         if loader.ndim < 2 or len(loader) == 0:
-            raise ValueError(f"loader: expected an array (N, ...) with N >= 1, got shape {loader.shape}")
+            raise ValueError("loader: expected an array (N, ...) with N >= 1, got shape "
+                             f"{loader.shape}")
         x_all = loader
         loader = (x_all[i:i + batch_size] for i in range(0, len(x_all), batch_size))
     elif not hasattr(loader, "__iter__"):
-        raise TypeError(f"loader: expected an iterable of batches or an array, got {type(loader).__name__}")
+        raise TypeError("loader: expected an iterable of batches or an array, got "
+                        f"{type(loader).__name__}")
+    layers = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
+    if not layers:
+        return
     saved = [(m, m.momentum, m.running_mean.copy(), m.running_var.copy(),
               m.num_batches_tracked.copy()) for m in layers]
     modes = [(m, m.training) for m in model.modules()]  # each restored as it was
