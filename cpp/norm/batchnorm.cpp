@@ -259,13 +259,15 @@ inline void stream16(float* y, v16f v) {
 template <bool kGrad>
 inline void affine_row_stream(const float* __restrict g, const float* __restrict x,
                               float* __restrict y, index_t n, float p, float q, float r) {
-  index_t j = 0;
-  for (; j < n && (reinterpret_cast<std::uintptr_t>(y + j) & 63); ++j)
-    y[j] = kGrad ? p * g[j] + q * x[j] + r : x[j] * p + q;
+  // head up to the first 64-byte line of y and the tail: the plain pass
+  const index_t head =
+      std::min<index_t>(n, (64 - reinterpret_cast<std::uintptr_t>(y) % 64) % 64 / sizeof(float));
+  affine_row<kGrad>(g, x, y, head, p, q, r);
   const v16f pv = v16f{} + p, qv = v16f{} + q, rv = v16f{} + r;
+  index_t j = head;
   for (; j + 16 <= n; j += 16)
     stream16(y + j, kGrad ? pv * load16(g + j) + qv * load16(x + j) + rv : load16(x + j) * pv + qv);
-  for (; j < n; ++j) y[j] = kGrad ? p * g[j] + q * x[j] + r : x[j] * p + q;
+  affine_row<kGrad>(kGrad ? g + j : nullptr, x + j, y + j, n - j, p, q, r);
 }
 
 // Outputs of at least this many bytes are streamed: a quarter of the L3 (8 MiB at least), so
@@ -511,11 +513,16 @@ void column_path(const float* a, const float* b, const float* k, float* out, ind
       }
     }
   };
+  // Row chunk i (all rows when wide), columns [jb, je), into partial row i.
+  auto chunk_stats = [&](index_t i, index_t jb, index_t je) {
+    range(wide ? 0 : i * nb, wide ? N : std::min(N, (i + 1) * nb), jb, je, p1 + i * D,
+          p2 + i * D);
+  };
   auto sums = [&](index_t i) {
     if (wide)
-      range(0, N, i * kColChunk, std::min(D, (i + 1) * kColChunk), p1, p2);
+      chunk_stats(0, i * kColChunk, std::min(D, (i + 1) * kColChunk));
     else
-      range(i * nb, std::min(N, (i + 1) * nb), 0, D, p1 + i * D, p2 + i * D);
+      chunk_stats(i, 0, D);
   };
   // Channels [c0, c1): the partial rows added in order, the constants, expanded per column.
   auto channel_range = [&](index_t c0, index_t c1) {
@@ -552,11 +559,15 @@ void column_path(const float* a, const float* b, const float* k, float* out, ind
   };
   // The element-wise pass by the row chunks of the statistics (not wide): with the static
   // schedule each thread reads back the rows it summed.
-  auto apply = [&](index_t i) {
-    for (index_t n = i * nb, n1 = std::min(N, (i + 1) * nb); n < n1; ++n)
-      affine_cols<kGrad>(kGrad ? a + n * D : nullptr, (kGrad ? b : a) + n * D, out + n * D, D,
-                         pp, qp, rp);
+  // Rows [n0, n1), columns [j0, j0 + w).
+  auto apply_rows = [&](index_t n0, index_t n1, index_t j0, index_t w) {
+    for (index_t n = n0; n < n1; ++n) {
+      const index_t o = n * D + j0;
+      affine_cols<kGrad>(kGrad ? a + o : nullptr, (kGrad ? b : a) + o, out + o, w, pp + j0,
+                         qp + j0, rp + j0);
+    }
   };
+  auto apply = [&](index_t i) { apply_rows(i * nb, std::min(N, (i + 1) * nb), 0, D); };
   if (by_columns) {
     // Each thread owns the channels [c0, c1), whose columns start on a multiple of 16 (one
     // 64-byte line apart when the rows are aligned), and does all three phases on them.
@@ -567,14 +578,9 @@ void column_path(const float* a, const float* b, const float* k, float* out, ind
       const index_t c1 = t + 1 == nt ? C : std::min(C, C * (t + 1) / nt / unit * unit);
       if (c0 < c1) {
         // the same row chunks and partial rows as the row-chunk statistics: identical sums
-        for (index_t i = 0; i < nch; ++i)
-          range(wide ? 0 : i * nb, wide ? N : std::min(N, (i + 1) * nb), c0 * S, c1 * S,
-                p1 + i * D, p2 + i * D);
+        for (index_t i = 0; i < nch; ++i) chunk_stats(i, c0 * S, c1 * S);
         channel_range(c0, c1);
-        const index_t j0 = c0 * S, w = (c1 - c0) * S;
-        for (index_t n = 0; n < N; ++n)
-          affine_cols<kGrad>(kGrad ? a + n * D + j0 : nullptr, (kGrad ? b : a) + n * D + j0,
-                             out + n * D + j0, w, pp + j0, qp + j0, rp + j0);
+        apply_rows(0, N, c0 * S, (c1 - c0) * S);
       }
     }
     return;
