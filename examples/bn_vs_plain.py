@@ -65,7 +65,8 @@ def train(batch_norm: bool, data: Tuple[np.ndarray, ...], epochs: int, lr: float
     """
     xtr, ytr, xva, yva = data
     model = cnn(xtr.shape[1:], 10, batch_norm=batch_norm, rng=np.random.default_rng(seed))
-    scorer = cnn(xtr.shape[1:], 10, batch_norm=batch_norm) if batch_norm else None
+    # precise statistics are computed when they score the net or are printed beside the others
+    scorer = cnn(xtr.shape[1:], 10, batch_norm=True) if batch_norm and (precise_bn or log) else None
     opt = (fastnn.optim.Adam(model.parameters(), lr=lr) if optimizer == "adam"
            else fastnn.optim.SGD(model.parameters(), lr=lr, momentum=0.9))
     loss_fn = fastnn.SoftmaxCrossEntropy()

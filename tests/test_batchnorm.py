@@ -549,29 +549,15 @@ def test_layer_gradient_check(rng):
 
 
 # -- 5. what batch norm does for training (the small CNN on the MNIST split) --------------------
-def _train_cnn(batch_norm, data, lr, epochs, seed=0):
-    """models.cnn with or without BatchNorm2d after each convolution; SGD momentum 0.9, batch 64,
-    constant lr; -> held-out accuracy (eval mode) after each epoch (0 once the loss is not finite)."""
-    from fastnn.optim import SGD
-    xtr, ytr, xva, yva = data
-    model = fastnn.models.cnn((1, 28, 28), 10, batch_norm=batch_norm, rng=np.random.default_rng(seed))
-    opt = SGD(model.parameters(), lr=lr, momentum=0.9)
-    loss_fn = fastnn.SoftmaxCrossEntropy()
-    loader = fastnn.DataLoader(xtr, ytr, batch_size=64, shuffle=True, rng=np.random.default_rng(seed + 1))
-    accs = []
-    for _ in range(epochs):
-        for xb, yb in loader:
-            loss, dout = loss_fn(model(xb), yb)
-            if not np.isfinite(loss):
-                return accs + [0.0] * (epochs - len(accs))
-            opt.zero_grad()
-            model.backward(dout)
-            opt.step()
-        model.eval()
-        pred = np.concatenate([model(xva[i:i + 500]).argmax(1) for i in range(0, len(xva), 500)])
-        model.train()
-        accs.append(float((pred == yva).mean()))
-    return accs
+def _bn_vs_plain():
+    """examples/bn_vs_plain.py as a module: the test trains with the example's own loop."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "examples" / "bn_vs_plain.py"
+    spec = importlib.util.spec_from_file_location("bn_vs_plain", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_batch_norm_trains_faster(mnist_split):
@@ -579,6 +565,8 @@ def test_batch_norm_trains_faster(mnist_split):
     epochs the BatchNorm2d net is ahead on held-out accuracy, averaged over two seeds (seeds 0
     and 1 in examples/bn_vs_plain.py: 98.05% and 98.30% against 97.40% and 97.10%), which runs
     the full comparison (epochs to 98.5% at several rates)."""
-    plain, bn = (np.mean([_train_cnn(b, mnist_split, lr=0.003, epochs=2, seed=s)[1] for s in (0, 1)])
+    train = _bn_vs_plain().train  # SGD momentum 0.9, batch 64, eval-mode (running average) scores
+    plain, bn = (np.mean([train(b, mnist_split, epochs=2, lr=0.003, seed=s, optimizer="sgd",
+                                log=False, precise_bn=False)[1] for s in (0, 1)])
                  for b in (False, True))
     assert bn > plain + 0.005, (plain, bn)
