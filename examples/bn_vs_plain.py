@@ -15,8 +15,9 @@ Several --lr values run both models at each rate and end with each model at its 
 (fewest epochs to the target, then best accuracy): the fair form of "batch norm trains faster",
 since batch norm's advantage is said to be that it tolerates larger rates.
 
-What to expect with SGD: the BN net leads early at lr 0.003-0.01, but at lr >= 0.03 it trains
-worse than the plain net (PyTorch does the same with this net and recipe). The cause is the
+What to expect with SGD and raw pixels: the BN net leads early at lr 0.003-0.01, but at
+lr >= 0.03 it trains worse than the plain net (PyTorch does the same with this net and recipe).
+The cause is the
 un-normalised head: after BatchNorm-ReLU-MaxPool its 3136 inputs have a mean squared norm of
 ~3970 per digit against ~850 in the plain net, so each SGD step moves the logits ~4.7x as far.
 With the head's rate cut to 0.2x, the BN net trains at lr 0.03 (97.7% after one epoch, seed 0,
@@ -152,8 +153,9 @@ def main() -> None:
     if args.standardize:  # as `fastnn train` does: mean/std fitted on the training digits only
         pre = fastnn.preprocess.ChannelMean(scale=True).fit(data[0])
         data = (pre.transform(data[0]), data[1], pre.transform(data[2]), data[3])
-    print(f"MNIST split: {len(data[0])} train / 2000 held out, "
-          f"{'standardized' if args.standardize else 'raw [0, 1]'} pixels; models.cnn; {args.optimizer} lr "
+    pixels = "standardized" if args.standardize else "raw [0, 1]"
+    print(f"MNIST split: {len(data[0])} train / 2000 held out, {pixels} pixels; models.cnn; "
+          f"{args.optimizer} lr "
           f"{', '.join(f'{lr:g}' for lr in args.lr)}, batch {args.batch_size}, seed {args.seed}, "
           f"{fastnn.get_num_threads()} threads")
     runs: Dict[Tuple[bool, float], List[float]] = {}
