@@ -163,6 +163,18 @@ def test_float64_and_noncontiguous_input(rng):
     y_ref = R.batch_norm(xt, None, None, None, None)[0]
     assert y.dtype == np.float32
     np.testing.assert_allclose(y, y_ref, rtol=1e-4, atol=1e-5)
+    # eval mode: float64 / non-contiguous arguments take the converting path, float32
+    # contiguous ones the binding directly; the results are the same
+    rm, rv = rng.standard_normal(4), rng.uniform(0.5, 2.0, 4)
+    g = rng.uniform(0.5, 1.5, 4)
+    ye, me, ie = F.batch_norm(xt, g, None, rm, rv, training=False)
+    y32, m32, i32 = F.batch_norm(np.ascontiguousarray(xt, np.float32), g.astype(np.float32), None,
+                                 rm.astype(np.float32), rv.astype(np.float32), training=False)
+    for a, b in ((ye, y32), (me, m32), (ie, i32)):
+        assert a.dtype == np.float32
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(ye, R.batch_norm(xt, g, None, rm, rv, training=False)[0],
+                               rtol=1e-4, atol=1e-5)
 
 
 def test_large_outputs_streamed_match_reference(rng, threads):
@@ -485,6 +497,12 @@ def test_bad_inputs(rng):
             (lambda: F.batch_norm(x, f32.reshape(1, 3), None, None, None), "gamma"),
             (lambda: F.batch_norm(x, None, f32.reshape(3, 1), None, None), "beta"),
             (lambda: F.batch_norm(x, None, None, np.zeros((1, 3), np.float32), f32), "running_mean"),
+            (lambda: F.batch_norm(x, f32.reshape(1, 3), None, f32, f32, training=False), "gamma"),
+            (lambda: F.batch_norm(x, None, None, np.zeros((1, 3), np.float32), f32,
+                                  training=False), "running_mean"),
+            (lambda: F.batch_norm(x, None, None, f32, np.ones(2, np.float32), training=False),
+             "running_var"),
+            (lambda: F.batch_norm(x, None, None, f32, f32, training=False, eps=-1.0), "eps"),
             (lambda: F.batch_norm(np.ones((2, 3, 2, 2, 2), np.float32), None, None, None, None), "x"),
             (lambda: F.batch_norm_backward(x.reshape(4, 3, 4, 1), x, None, f32, f32), "dy"),
             (lambda: F.batch_norm_backward(x, x, None, f32.reshape(1, 3), f32), "save_mean"),

@@ -63,6 +63,12 @@ def batch_norm(x: np.ndarray, gamma: Optional[np.ndarray], beta: Optional[np.nda
             return _C.batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum, eps)
         except (TypeError, ValueError):
             pass
+    elif (not training and type(eps) is float and eps >= 0.0 and running_mean is not None
+          and running_var is not None):
+        try:  # the same for eval mode (inference): ~8 us less per call
+            return _C.batchnorm_forward_eval(x, gamma, beta, running_mean, running_var, eps)
+        except (TypeError, ValueError):
+            pass
     x = C.as_float32(x, "x", ndim=(2, 3, 4))
     channels = x.shape[1]
     gamma = _channel_param(gamma, "gamma", channels)
