@@ -317,6 +317,26 @@ inline void affine_cols(const float* __restrict g, const float* __restrict x, fl
   }
 }
 
+// affine_cols over the rows [n0, n1) of an (N, D) view, columns [j0, j0 + w), in tiles of at
+// most kColTile columns, each down all the rows: the constants of one tile (8-12 KiB) stay in
+// the L1, where those of a whole row (2 or 3 arrays of D floats) did not ((128, 4096),
+// (64, 3136), (32, 8192): forward and backward 0.90x the time; tiles of 512: 0.91x).
+constexpr index_t kColTile = 1024;
+
+template <bool kGrad>
+inline void affine_cols_rows(const float* g, const float* x, float* y, index_t D, index_t n0,
+                             index_t n1, index_t j0, index_t w, const float* p, const float* q,
+                             const float* r) {
+  for (index_t jt = j0; jt < j0 + w; jt += kColTile) {
+    const index_t wt = std::min(kColTile, j0 + w - jt);
+    for (index_t n = n0; n < n1; ++n) {
+      const index_t o = n * D + jt;
+      affine_cols<kGrad>(kGrad ? g + o : nullptr, x + o, y + o, wt, p + jt, q + jt,
+                         kGrad ? r + jt : nullptr);
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // One parallel region in three phases (statistics, per-channel constants, element-wise pass),
 // each over its own chunks with a static schedule, with barriers between them: one fork per
@@ -608,11 +628,7 @@ void column_path(const float* a, const float* b, const float* k, float* out, ind
         }
       return;
     }
-    for (index_t n = n0; n < n1; ++n) {
-      const index_t o = n * D + j0;
-      affine_cols<kGrad>(kGrad ? a + o : nullptr, (kGrad ? b : a) + o, out + o, w, pp + j0,
-                         qp + j0, rp + j0);
-    }
+    affine_cols_rows<kGrad>(kGrad ? a : nullptr, kGrad ? b : a, out, D, n0, n1, j0, w, pp, qp, rp);
   };
   auto apply = [&](index_t i) { apply_rows(i * nb, std::min(N, (i + 1) * nb), 0, D); };
   if (by_columns) {
@@ -687,8 +703,7 @@ void batchnorm_forward_eval(const float* x, const float* gamma, const float* bet
     });
   } else {
     parallel_chunks(N, column_chunk_rows(N, D), [&](index_t n0, index_t n1) {
-      for (index_t n = n0; n < n1; ++n)
-        affine_cols<false>(nullptr, x + n * D, y + n * D, D, scale, shift, nullptr);
+      affine_cols_rows<false>(nullptr, x, y, D, n0, n1, 0, D, scale, shift, nullptr);
     });
   }
 }
