@@ -628,7 +628,8 @@ void column_path(const float* a, const float* b, const float* k, float* out, ind
         }
       return;
     }
-    affine_cols_rows<kGrad>(kGrad ? a : nullptr, kGrad ? b : a, out, D, n0, n1, j0, w, pp, qp, rp);
+    affine_cols_rows<kGrad>(kGrad ? a : nullptr, kGrad ? b : a, out, D, n0, n1, j0, w, pp, qp,
+                            rp);
   };
   auto apply = [&](index_t i) { apply_rows(i * nb, std::min(N, (i + 1) * nb), 0, D); };
   if (by_columns) {
