@@ -27,6 +27,7 @@ SHAPES = [
     (4, 3, 10, 10),    # S = 100
     (3, 7, 13, 13),    # S = 169
     (40, 3000),        # 2 threads: each owns 1500 columns (channels split, no barrier)
+    (40, 2048),        # rows of whole 4 KiB pages: row chunks at any thread count
     (9, 130, 7, 7),    # the same with 49 columns per channel (split on 16-column lines)
     (6, 60, 5, 8),     # S = 40: channel boundaries in units of 2 channels
     (5, 700, 3),       # (N, C, L), L = 3
@@ -212,7 +213,7 @@ def test_large_outputs_streamed_match_reference(rng, threads):
 @pytest.mark.parametrize("shape", [(64, 8, 16, 16), (300, 70), (33, 40, 3, 3), (16, 5, 40, 40),
                                    (3, 9000), (130, 40, 8, 8), (9, 70, 12, 12), (40, 3000),
                                    (70, 130, 7, 7), (8, 60, 5, 8), (5, 700, 3), (600, 1024),
-                                   (300, 20, 5, 5)])
+                                   (300, 20, 5, 5), (40, 2048)])
 def test_one_two_and_three_threads_identical(shape, rng, threads):
     x, g, b = _data(shape, rng)
     dy = rng.standard_normal(shape).astype(np.float32)

@@ -418,9 +418,12 @@ void row_path(const float* a, const float* b, const float* k, float* out, index_
 // partition at any thread count), each with its own float64 partial row, added in order.
 // When every thread gets runs of at least kColMin columns, the threads split the channels
 // instead and each does all three phases on its own columns, with no barrier and nothing read
-// from the other core ((256, 2048) 0.71-0.84x and (64, 128, 7, 7) 0.71-0.76x the time of the
-// row chunks). Each column is summed over the same row chunks into the same partial rows either
-// way, so the results do not depend on the thread count.
+// from the other core ((64, 128, 7, 7) 0.71-0.76x, (128, 3136) 0.74x, (256, 3000) 0.86x the
+// time of the row chunks), unless a row is a whole number of 4 KiB pages: then each thread's
+// runs start at the same offsets in every page, and the row chunks (with the element-wise pass
+// in tiles of kColTile columns) were faster ((256, 2048) 0.82x, (64, 2048) 0.92x, (32, 4096)
+// 0.87x the time of the split). Each column is summed over the same row chunks into the same
+// partial rows either way, so the results do not depend on the thread count.
 constexpr index_t kColChunk = 2048;
 // Fewest columns per thread for splitting the columns between the threads (below, each row's
 // run is shorter than a 4 KiB page and the prefetcher restarts on every row: (256, 1024) split
@@ -495,7 +498,8 @@ void column_path(const float* a, const float* b, const float* k, float* out, ind
   // whole channels per thread, boundaries on multiples of `unit` channels (16 columns).
   const index_t unit = 16 / std::gcd<index_t>(S, 16);
   const bool by_columns = num_threads() > 1 && !omp_in_parallel() &&
-                          D >= kColMin * num_threads() && C >= unit * num_threads();
+                          D >= kColMin * num_threads() && C >= unit * num_threads() &&
+                          D * index_t(sizeof(float)) % 4096 != 0;
   const index_t nb =
       std::max(column_chunk_rows(N, D), ceil_div(kStatGrain, std::max<index_t>(D, 1)));
   const index_t nch = wide ? 1 : ceil_div(N, nb);
