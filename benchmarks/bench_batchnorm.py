@@ -9,7 +9,8 @@ a float64 NumPy computation before anything is timed. fastnn's and PyTorch's for
 backward are called in turn in every round (interleaved), so a change in the machine's load
 hits both alike; the ratios compare medians.
 
-    PYTHONPATH=python python benchmarks/bench_batchnorm.py [--quick] [--threads N]
+    PYTHONPATH=python python benchmarks/bench_batchnorm.py [--quick] [--threads N] [--more]
+        [--shapes 64x64x7x7,256x1024]
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import os
 from _timing import time_interleaved  # noqa: E402  (first: pins the BLAS threads before NumPy loads)
 
 import argparse
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -26,6 +27,25 @@ import fastnn
 from fastnn import functional as F
 
 SHAPES = [(64, 64, 32, 32), (64, 256, 8, 8), (256, 1024)]
+# --more: shapes of small CNNs (14x14 to 4x4 maps) and a wide (N, C) input
+MORE_SHAPES = [(64, 32, 14, 14), (128, 64, 8, 8), (64, 64, 7, 7), (64, 128, 4, 4), (128, 4096)]
+
+
+def parse_shapes(text: str) -> List[Tuple[int, ...]]:
+    """'64x64x7x7,256x1024' -> [(64, 64, 7, 7), (256, 1024)] (2 to 4 positive sizes each)."""
+    shapes = []
+    for item in text.split(","):
+        try:
+            shape = tuple(int(v) for v in item.strip().lower().split("x"))
+        except ValueError:
+            shape = ()
+        ok = 2 <= len(shape) <= 4 and min(shape) >= 1
+        if not ok or shape[0] * int(np.prod(shape[2:], dtype=np.int64)) < 2:
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated N x C [x H [x W]] sizes with more than one "
+                f"value per channel, e.g. 64x64x7x7,256x1024; got {item!r}")
+        shapes.append(shape)
+    return shapes
 
 
 def validate(x: np.ndarray, g: np.ndarray, b: np.ndarray, dy: np.ndarray) -> None:
@@ -82,7 +102,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--more", action="store_true",
+                    help="also small-CNN shapes: " + ", ".join("x".join(map(str, s)) for s in MORE_SHAPES))
+    ap.add_argument("--shapes", type=parse_shapes, default=None,
+                    help="comma-separated shapes instead, e.g. 64x64x7x7,256x1024")
     args = ap.parse_args(argv)
+    shapes = args.shapes or (SHAPES + MORE_SHAPES if args.more else SHAPES)
     fastnn.set_num_threads(args.threads)
     repeats = 15 if args.quick else 101
     rng = np.random.default_rng(0)
@@ -94,7 +119,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             f"{'eval GB/s':>9} "
             f"{'torch fwd':>9} {'torch bwd':>9} {'x fwd':>5} {'x bwd':>5} {'x f+b':>5}")
     print(head)
-    for shape in SHAPES:
+    for shape in shapes:
         c = shape[1]
         x = (rng.standard_normal(shape) * 2 + 1).astype(np.float32)
         dy = rng.standard_normal(shape).astype(np.float32)
