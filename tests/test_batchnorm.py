@@ -33,6 +33,7 @@ SHAPES = [
     (5, 700, 3),       # (N, C, L), L = 3
     (4, 6, 4, 4),      # S = 16: the smallest plane whose element-wise pass goes by (n, c) rows
     (4, 6, 3, 5),      # S = 15: the largest with per-column constants
+    (64, 5, 8, 8),     # S = 64 in a batch of 64: column sums (the row path below 64 rows)
 ]
 
 
@@ -213,7 +214,7 @@ def test_large_outputs_streamed_match_reference(rng, threads):
 @pytest.mark.parametrize("shape", [(64, 8, 16, 16), (300, 70), (33, 40, 3, 3), (16, 5, 40, 40),
                                    (3, 9000), (130, 40, 8, 8), (9, 70, 12, 12), (40, 3000),
                                    (70, 130, 7, 7), (8, 60, 5, 8), (5, 700, 3), (600, 1024),
-                                   (300, 20, 5, 5), (40, 2048)])
+                                   (300, 20, 5, 5), (40, 2048), (80, 12, 9, 9)])
 def test_one_two_and_three_threads_identical(shape, rng, threads):
     x, g, b = _data(shape, rng)
     dy = rng.standard_normal(shape).astype(np.float32)

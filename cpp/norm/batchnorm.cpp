@@ -1,8 +1,9 @@
 // Batch normalization kernels: a statistics pass (per-channel sums), the per-channel constants,
 // and one fused element-wise pass (y = x*scale + shift, or dx = a*dy + b*x + c, the mean folded
 // into the constants), both passes in memory order, the three phases in one parallel region.
-// - S >= kRowMin (image planes): both passes by (n, c) rows, with per-channel constants.
-//   Training outputs larger than the cache can hold are written with non-temporal stores.
+// - S >= kRowMin (image planes; see row_sums_path for the exception): both passes by (n, c)
+//   rows, with per-channel constants. Training outputs larger than the cache can hold are
+//   written with non-temporal stores.
 // - S < kRowMin ((N, C) input, small planes): both passes by rows of the (N, C*S) view, column
 //   sums (a reduction per short row costs more than its loads), and per-column constants, or
 //   per-channel ones by (n, c) rows for planes of kRowApplyMin or more; with wide enough rows
@@ -10,9 +11,11 @@
 // Gathering a channel's rows instead (stride C*H*W floats, often a power of two) was 3-4x
 // slower: the rows collide in the same cache sets. Tried and dropped after measuring (no gain
 // on this machine): channel groups sized to stay in L3 between the passes, non-temporal stores
-// in the eval pass (slower), walking pass 2 backwards, column statistics for planes of 64-255
-// (2x slower backward), the constants of 128 columns held in registers for the (N, C) forward
-// pass, the channels split between the threads for rows shorter than 1024 columns per thread.
+// in the eval pass (slower), walking pass 2 backwards, column statistics for all planes of
+// 64-255 (14x14, 16x16: 1.13-1.29x; only short planes in large batches gain), the constants of
+// 128 columns held in registers for the (N, C) forward pass, the channels split between the
+// threads for rows shorter than 1024 columns per thread, the horizontal sums of 4 or 8 short
+// rows in one shuffle tree (8x8 planes: 0.96-1.05x; 14x14: 1.05x).
 //
 // Sums: float32 SIMD lanes over short fixed blocks (at most kBlock values per lane group, or
 // kRowBlock rows per column), each block added to a float64 total, all shifted by a
@@ -37,6 +40,16 @@ namespace {
 // Planes (S = H*W) with at least this many floats are summed row by row; smaller ones (S = 1
 // for 2-d input, 7x7 maps, ...) by columns of the (N, C*S) view.
 constexpr index_t kRowMin = 64;
+// ... except planes of fewer than kColPlaneMax floats in batches of at least kColBatchMin,
+// which are summed by columns too: with many rows the column sums amortise their per-block
+// costs, and the per-row reduction of a short row costs more than its loads ((128, 64, 8, 8)
+// 0.83x, (256, 32, 8, 8) 0.89x, (64, 64, 9, 9) 0.90-0.98x, (64, 128, 64) 0.88x the time of the
+// rows; (32, 64, 8, 8) 1.0x, (4, 64, 8, 8) 2.4x, 10x10 planes 1.0-1.05x, 14x14 1.13-1.27x).
+constexpr index_t kColPlaneMax = 96;
+constexpr index_t kColBatchMin = 64;
+inline bool row_sums_path(index_t N, index_t S) {
+  return S >= kRowMin && !(S < kColPlaneMax && N >= kColBatchMin);
+}
 // The element-wise pass goes by (n, c) rows with per-channel constants for planes of at least
 // this many floats (a whole vector per row); smaller planes use per-column constants instead.
 // For 4x4-7x7 planes the rows took 0.78-0.87x the time of the per-column constants ((64, 64,
@@ -672,7 +685,7 @@ void batchnorm_forward_train(const float* x, const float* gamma, const float* be
   double *s1 = scratch<double, 2>(C), *s2 = scratch<double, 3>(C);
   for (index_t c = 0; c < C; ++c) k[c] = x[c * S];
   auto finalize = [&](index_t c0, index_t c1) { finalize_train(o, k, s1, s2, scale, shift, c0, c1); };
-  if (S >= kRowMin)
+  if (row_sums_path(N, S))
     row_path<false>(x, nullptr, k, y, N, C, S, s1, s2, finalize, scale, shift, nullptr);
   else
     column_path<false>(x, nullptr, k, y, N, C, S, s1, s2, finalize, scale, shift, nullptr);
@@ -724,7 +737,7 @@ void batchnorm_backward(const float* dy, const float* x, const float* gamma,
   auto finalize = [&](index_t c0, index_t c1) {
     finalize_backward(gamma, save_mean, save_invstd, s1, s2, dgamma, dbeta, a, b, cc, inv_m, c0, c1);
   };
-  if (S >= kRowMin)
+  if (row_sums_path(N, S))
     row_path<true>(dy, x, save_mean, dx, N, C, S, s1, s2, finalize, a, b, cc);
   else
     column_path<true>(dy, x, save_mean, dx, N, C, S, s1, s2, finalize, a, b, cc);
