@@ -43,8 +43,9 @@ constexpr index_t kRowMin = 64;
 // ... except planes of fewer than kColPlaneMax floats in batches of at least kColBatchMin,
 // which are summed by columns too: with many rows the column sums amortise their per-block
 // costs, and the per-row reduction of a short row costs more than its loads ((128, 64, 8, 8)
-// 0.83x, (256, 32, 8, 8) 0.89x, (64, 64, 9, 9) 0.90-0.98x, (64, 128, 64) 0.88x the time of the
-// rows; (32, 64, 8, 8) 1.0x, (4, 64, 8, 8) 2.4x, 10x10 planes 1.0-1.05x, 14x14 1.13-1.27x).
+// 0.83x, (256, 32, 8, 8) 0.89x, (64, 64, 9, 9) 0.90-0.98x, (64, 128, 64) 0.88x, and with
+// outputs past the streaming threshold (512, 128, 8, 8) 0.95x the time of the rows;
+// (32, 64, 8, 8) 1.0x, (4, 64, 8, 8) 2.4x, 10x10 planes 1.0-1.05x, 14x14 1.13-1.27x).
 constexpr index_t kColPlaneMax = 96;
 constexpr index_t kColBatchMin = 64;
 inline bool row_sums_path(index_t N, index_t S) {
