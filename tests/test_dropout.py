@@ -84,6 +84,14 @@ def test_bad_arguments():
         F.dropout_backward(np.ones(3), np.ones(4))
     with pytest.raises(TypeError, match="x"):
         fastnn.Dropout(0.5)(np.ones(3, np.int32))
+    # the C++ layer re-checks what it is handed directly
+    from fastnn._dispatch import _C
+    with pytest.raises(ValueError, match="p"):
+        _C.dropout_forward(np.ones(3, np.float32), 1.0, 0)
+    with pytest.raises(ValueError, match="dy"):
+        _C.dropout_backward(np.ones(3, np.float32), np.ones(4, np.float32))
+    with pytest.raises(TypeError):
+        _C.dropout_forward(np.ones(3), 0.5, 0)           # float64: never converted silently
 
 
 def test_reference_gradient_by_centred_differences(rng):
@@ -107,3 +115,44 @@ def test_same_masks_at_one_and_two_threads(threads):
         threads(n)
         out.append(fastnn.Dropout(0.3, rng=9)(x))
     np.testing.assert_array_equal(out[0], out[1])
+
+
+@pytest.mark.parametrize("shape, p", [((7, 5), 0.3), ((64, 3, 8, 8), 0.5), ((100_003,), 0.9),
+                                      ((1,), 0.2)])
+def test_mask_is_the_documented_generator_at_any_thread_count(shape, p, threads):
+    """The C++ masks equal a NumPy implementation of the counter-based generator (odd sizes:
+    the last element takes the top bits of its pair), at 1, 2 and 3 threads."""
+    seed = int(np.random.default_rng(11).integers(0, 2**64, dtype=np.uint64))
+    ref = R.dropout_mask(shape, p, seed)
+    x = np.linspace(-2, 2, int(np.prod(shape))).astype(np.float32).reshape(shape)
+    for n in (1, 2, 3):
+        threads(n)
+        y, mask = F.dropout(x, p, rng=np.random.default_rng(11))
+        np.testing.assert_array_equal(mask, ref)
+        np.testing.assert_array_equal(y, x * ref)
+
+
+def test_neighbouring_draws_are_independent():
+    """Two elements share one 64-bit draw: the pairs (2j, 2j+1), and the neighbours across
+    pairs, are kept together as often as independent draws would be, and the keep rate holds
+    in every block of the array."""
+    p, n = 0.3, 1_000_000
+    kept = F.dropout(np.ones(n, np.float32), p, rng=np.random.default_rng(4))[1] > 0
+    both_in_pair = (kept[0::2] & kept[1::2]).mean()
+    both_across = (kept[1:-1:2] & kept[2::2]).mean()
+    for rate in (both_in_pair, both_across):       # 500k pairs: sd ~ 0.0007
+        assert abs(rate - (1 - p) ** 2) < 0.004
+    blocks = kept.reshape(100, -1).mean(axis=1)    # 10k draws each: sd ~ 0.0046
+    assert np.all(np.abs(blocks - (1 - p)) < 0.025)
+
+
+@pytest.mark.parametrize("shape", [(), (0,), (2, 0, 3), (3,)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scalar_empty_and_float64_inputs_keep_their_shape(shape, dtype):
+    x = np.full(shape, 2.0, dtype)
+    y, mask = F.dropout(x, 0.5, rng=np.random.default_rng(0))
+    assert y.shape == mask.shape == shape and y.dtype == mask.dtype == np.float32
+    np.testing.assert_array_equal(y, 2.0 * mask)
+    dx = F.dropout_backward(np.ones(shape, dtype), mask)
+    assert dx.shape == shape
+    np.testing.assert_array_equal(dx, mask)

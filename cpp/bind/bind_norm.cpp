@@ -4,6 +4,7 @@
 
 #include "bind/bind_util.h"
 #include "norm/batchnorm.h"
+#include "norm/dropout.h"
 
 using namespace fastnn;
 
@@ -132,4 +133,41 @@ void bind_norm(py::module_& m) {
         py::arg("training") = true,
         "batchnorm_backward(dy, x, gamma, save_mean, save_invstd, training=True) -> "
         "(dx, dgamma (C,), dbeta (C,))");
+
+  m.def("dropout_forward",
+        [](const farr& x, double p, std::uint64_t seed) {
+          if (!(p >= 0.0 && p < 1.0))
+            throw py::value_error("p: expected a probability in [0, 1), got " + std::to_string(p));
+          farr y(shape_of(x)), mask(shape_of(x));
+          const float* xp = x.data();
+          float *yp = y.mutable_data(), *mp = mask.mutable_data();
+          const index_t n = x.size();
+          const float pf = float(p), scale = float(1.0 / (1.0 - p));
+          {
+            py::gil_scoped_release nogil;
+            dropout_forward(xp, yp, mp, n, pf, scale, seed);
+          }
+          return py::make_tuple(y, mask);
+        },
+        py::arg("x").noconvert(), py::arg("p"), py::arg("seed"),
+        "dropout_forward(x, p, seed) -> (y like x, mask like x): mask = (u >= p) / (1 - p), "
+        "u uniform from (seed, element index); y = x * mask");
+
+  m.def("dropout_backward",
+        [](const farr& dy, const farr& mask) {
+          if (dy.ndim() != mask.ndim() ||
+              !std::equal(dy.shape(), dy.shape() + dy.ndim(), mask.shape()))
+            throw py::value_error("dy: expected the shape of mask");
+          farr dx(shape_of(dy));
+          const float *gp = dy.data(), *mp = mask.data();
+          float* dxp = dx.mutable_data();
+          const index_t n = dy.size();
+          {
+            py::gil_scoped_release nogil;
+            dropout_backward(gp, mp, dxp, n);
+          }
+          return dx;
+        },
+        py::arg("dy").noconvert(), py::arg("mask").noconvert(),
+        "dropout_backward(dy, mask) -> dx = dy * mask");
 }

@@ -59,3 +59,22 @@ def batch_norm_backward(dy, x, gamma, save_mean, save_invstd, training=True):
 def dropout(x, mask):
     """y = x * mask (mask already holds 0 or 1/(1-p))."""
     return np.asarray(x, np.float64) * mask
+
+
+def dropout_mask(shape, p, seed):
+    """fastnn's dropout mask in NumPy: SplitMix64 as a counter-based generator. Element pair j
+    (elements 2j, 2j+1 of the flat array) takes mix(seed + (j + 1) * gamma), its top 24 bits
+    for element 2j and bits 8-31 for 2j + 1, each times 2^-24 as a float32 uniform u;
+    mask = 1/(1-p) where u >= p, else 0."""
+    n = int(np.prod(shape, dtype=np.int64))
+    j = np.arange((n + 1) // 2, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        z = np.uint64(seed) + (j + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    u0 = (z >> np.uint64(40)).astype(np.float32) * np.float32(2.0 ** -24)
+    u1 = ((z >> np.uint64(8)) & np.uint64(0xFFFFFF)).astype(np.float32) * np.float32(2.0 ** -24)
+    u = np.stack([u0, u1], axis=1).reshape(-1)[:n]
+    mask = np.where(u >= np.float32(p), np.float32(1.0 / (1.0 - p)), np.float32(0.0))
+    return mask.astype(np.float32).reshape(shape)

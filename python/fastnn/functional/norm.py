@@ -122,22 +122,27 @@ def batch_norm_backward(dy: np.ndarray, x: np.ndarray, gamma: Optional[np.ndarra
 
 def dropout(x: np.ndarray, p: float = 0.5, training: bool = True,
             rng: Optional[np.random.Generator] = None) -> Tuple[np.ndarray, np.ndarray]:
-    """Inverted dropout: y = x * mask, mask = (u >= p) / (1 - p) with u ~ U[0, 1) from `rng`.
+    """Inverted dropout: y = x * mask, mask = (u >= p) / (1 - p) with u ~ U[0, 1).
 
     x any shape -> (y like x, mask like x, float32). In eval (training=False) or with p == 0,
     y is x itself and the mask is all ones. Convention: p is the drop probability (PyTorch).
+    The uniforms (24 random bits each) come from a counter-based generator in C++ keyed by one
+    64-bit seed drawn from `rng` (None: fastnn's global generator) per call, so the same rng
+    state gives the same mask at any thread count, and the mask is drawn, stored and applied
+    in one pass.
     """
-    x = C.as_float32(x, "x")
+    shape = np.shape(x)
+    x = C.as_float32(x, "x").reshape(shape)  # (as_float32 gives 0-d input 1 axis)
     p = C.number(p, "p", lo=0.0, hi=1.0, hi_open=True)
     if not training or p == 0.0:
         return x, np.ones_like(x)
-    u = C.rng_or_default(rng).random(x.shape, dtype=np.float32)
-    mask = np.where(u >= np.float32(p), np.float32(1.0 / (1.0 - p)), np.float32(0.0))
-    return x * mask, mask
+    seed = int(C.rng_or_default(rng).integers(0, 2**64, dtype=np.uint64))
+    return _C.dropout_forward(x, float(p), seed)
 
 
 def dropout_backward(dy: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """dx = dy * mask (the mask the forward returned). dy and mask of the same shape."""
-    mask = C.as_float32(mask, "mask")
-    dy = C.as_float32(dy, "dy", shape=mask.shape)
-    return dy * mask
+    shape = np.shape(mask)
+    mask = C.as_float32(mask, "mask").reshape(shape)  # (as_float32 gives 0-d input 1 axis)
+    dy = C.as_float32(dy, "dy", shape=shape).reshape(shape)
+    return _C.dropout_backward(dy, mask)

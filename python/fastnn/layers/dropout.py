@@ -17,7 +17,9 @@ class Dropout(Module):
     else 1/(1-p), so E[y] = x; identity in eval. backward reuses the forward's mask.
 
     rng: a numpy Generator or an int seed (one Generator made here) for the masks; None uses
-    fastnn's global generator (fastnn.seed) at each forward.
+    fastnn's global generator (fastnn.seed) at each forward. Each forward draws one 64-bit seed
+    from it, from which C++ draws the whole mask (functional.dropout): the same generator state
+    gives the same mask at any thread count.
     Convention: p is the drop probability (PyTorch), not the keep probability.
     """
 
