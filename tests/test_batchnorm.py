@@ -594,3 +594,19 @@ def test_batch_norm_trains_faster(mnist_split):
                                 log=False, precise_bn=False)[1] for s in (0, 1)])
                  for b in (False, True))
     assert bn > plain + 0.005, (plain, bn)
+
+
+def test_batch_norm_recovers_from_a_poor_initialization(mnist_split):
+    """Every conv and linear weight from N(0, 0.01^2) (init "small_random"), standardized
+    pixels, SGD momentum 0.9 at lr 0.01, one epoch: the plain net's signal
+    shrinks ~6x per convolution and it stays at chance, while batch norm rescales each
+    convolution's output and the BN net trains. (examples/bn_vs_plain.py --init small_random
+    --standardize --optimizer sgd --lr 0.01, 8000 digits, seeds 0 and 1: the plain net 11.5%
+    after every one of five epochs, the BN net 96.5-96.7% after one and 98.4-98.55% after five.)"""
+    xtr, ytr, xva, yva = mnist_split
+    m, s = xtr.mean(), xtr.std()
+    data = ((xtr - m) / s, ytr, (xva - m) / s, yva)
+    train = _bn_vs_plain().train
+    plain, bn = (train(b, data, epochs=1, lr=0.01, seed=0, optimizer="sgd", log=False,
+                       precise_bn=False, init="small_random")[0] for b in (False, True))
+    assert plain < 0.2 and bn > 0.9, (plain, bn)
