@@ -161,7 +161,7 @@ def main() -> None:
     ap.add_argument("--plot", default=None, help="save both curves to this PNG")
     args = ap.parse_args()
     try:  # an unknown initializer: a usage error, not a traceback mid-run
-        cnn((1, 28, 28), 10, init=args.init)
+        fastnn.init.get(args.init)
     except (ValueError, TypeError) as e:
         ap.error(f"--init: {e}")
     if args.threads:

@@ -37,10 +37,11 @@ const float* channel_ptr(const py::object& o, index_t C, const char* name, farr&
   return p;
 }
 
-// dy must have x's shape, not only its size.
-void check_same_shape(const farr& dy, const farr& x) {
-  if (dy.ndim() != x.ndim() || !std::equal(x.shape(), x.shape() + x.ndim(), dy.shape()))
-    throw py::value_error("dy: expected the shape of x");
+// dy must have the shape of `other` (x, or the dropout mask), not only its size.
+void check_same_shape(const farr& dy, const farr& other, const char* other_name) {
+  if (dy.ndim() != other.ndim() ||
+      !std::equal(other.shape(), other.shape() + other.ndim(), dy.shape()))
+    throw py::value_error(std::string("dy: expected the shape of ") + other_name);
 }
 
 // An optional per-channel array updated in place: float32, C-contiguous, writeable, C values.
@@ -113,7 +114,7 @@ void bind_norm(py::module_& m) {
            const farr& save_invstd, bool training) {
           index_t N, C, S;
           nc_s(x, N, C, S);
-          check_same_shape(dy, x);
+          check_same_shape(dy, x, "x");
           check_channels(save_mean, C, "save_mean");
           check_channels(save_invstd, C, "save_invstd");
           farr kg;
@@ -155,9 +156,7 @@ void bind_norm(py::module_& m) {
 
   m.def("dropout_backward",
         [](const farr& dy, const farr& mask) {
-          if (dy.ndim() != mask.ndim() ||
-              !std::equal(dy.shape(), dy.shape() + dy.ndim(), mask.shape()))
-            throw py::value_error("dy: expected the shape of mask");
+          check_same_shape(dy, mask, "mask");
           farr dx(shape_of(dy));
           const float *gp = dy.data(), *mp = mask.data();
           float* dxp = dx.mutable_data();
