@@ -206,6 +206,15 @@ def test_lsuv_bad_arguments():
         fastnn.init.lsuv(fastnn.Linear(3, 2, rng=rng), np.ones((4, 3), np.float32), tol=0)
     with pytest.raises(ValueError, match="x"):
         fastnn.init.lsuv(fastnn.Linear(3, 2, rng=rng), np.ones((4, 5), np.float32))
+    # a non-finite batch would give NaN variances and leave the weights unscaled
+    lin = fastnn.Linear(3, 2, rng=rng)
+    before = lin.weight.data.copy()
+    for bad in (np.nan, np.inf):
+        xb = np.ones((4, 3), np.float32)
+        xb[1, 2] = bad
+        with pytest.raises(ValueError, match="x_batch: expected finite"):
+            fastnn.init.lsuv(lin, xb)
+    assert np.array_equal(lin.weight.data, before)  # rejected before anything changed
 
 
 def test_lsuv_real_convolutions_lenet():

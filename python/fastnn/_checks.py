@@ -109,8 +109,8 @@ def positive_int(v: Any, name: str, minimum: int = 1) -> int:
 def number(v: Any, name: str, lo: Optional[float] = None, hi: Optional[float] = None,
            lo_open: bool = False, hi_open: bool = False) -> float:
     """Check a real scalar lies in the given range; returns it as float."""
-    if isinstance(v, (bool, np.bool_)):
-        raise TypeError(f"{name}: expected a number, got {v!r}")
+    if isinstance(v, (bool, np.bool_, str, bytes)):
+        raise TypeError(f"{name}: expected a number, got {type(v).__name__} {v!r}")
     try:
         f = float(v)
     except (TypeError, ValueError):

@@ -233,11 +233,12 @@ def lsuv(model: Any, x_batch: np.ndarray, tol: float = 0.05, max_iter: int = 10,
     output captured. The model runs in eval mode (dropout off, batch-norm running statistics
     untouched) and gets its train/eval flags back afterwards.
     """
-    from ._checks import as_float32, positive_int
+    from ._checks import as_float32, check_finite, positive_int
     from .module import Module
     if not isinstance(model, Module):
         raise TypeError(f"model: expected a fastnn Module, got {type(model).__name__}")
     x = as_float32(x_batch, "x_batch", min_ndim=1, allow_empty=False)
+    check_finite(x, "x_batch")  # NaN in, NaN variances out: nothing could be scaled
     tol = number(tol, "tol", lo=0.0, lo_open=True)
     max_iter = positive_int(max_iter, "max_iter")
     gen = rng_or_default(rng)
