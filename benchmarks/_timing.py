@@ -41,3 +41,22 @@ def time_interleaved(fns: Dict[str, Callable[[], object]], rounds: int,
             fn()
             times[name][i] = time.perf_counter() - t0
     return {name: (float(np.median(t)), float(t.min())) for name, t in times.items()}
+
+
+def stream_add_gbs(threads: int, mib: int = 64, repeats: int = 15) -> float:
+    """The memory bandwidth available right now, in GB/s: STREAM's Add (c = a + b, float32
+    arrays of `mib` MiB each, far larger than the caches) done by NumPy in `threads` Python
+    threads, each on its own slice (NumPy releases the GIL in the loop), counted as STREAM
+    counts it: 12 bytes per element (two reads and one write; the write-allocate read of c is
+    not counted). Median of `repeats` runs after one warm-up. An independent yardstick for
+    the kernels' GB/s: the host's bandwidth varies by 1.5x or more from hour to hour."""
+    from concurrent.futures import ThreadPoolExecutor
+    n = (mib << 20) // 4
+    a, b, c = np.ones(n, np.float32), np.full(n, 2.0, np.float32), np.zeros(n, np.float32)
+    parts = [slice(i * n // threads, (i + 1) * n // threads) for i in range(threads)]
+    with ThreadPoolExecutor(threads) as pool:
+        def run() -> None:
+            for f in [pool.submit(np.add, a[s], b[s], out=c[s]) for s in parts]:
+                f.result()
+        median, _ = time_fn(run, repeats, warmup=1)
+    return 12 * n / median / 1e9

@@ -4,7 +4,11 @@ GB/s counts the compulsory traffic: forward reads x and writes y (8 bytes per el
 backward reads dy and x and writes dx (12 bytes per element). The eval-mode forward (one pass,
 y = x*scale + shift) is timed in the same rounds: its GB/s is what one read + write pass over
 this tensor gets from the memory system at that moment, the ceiling for the training passes
-(which read x, or dy and x, twice). Results are validated against
+(which read x, or dy and x, twice). "BW" is the machine's memory bandwidth measured right
+before each shape's rounds (STREAM Add by NumPy on 64 MiB arrays, the same number of threads;
+see _timing.stream_add_gbs), and "% BW" the forward+backward GB/s as a percentage of it: the
+host's bandwidth moves by 1.5x or more from hour to hour, so a fixed figure is no yardstick.
+Results are validated against
 a float64 NumPy computation before anything is timed. fastnn's and PyTorch's forward and
 backward are called in turn in every round (interleaved), so a change in the machine's load
 hits both alike; the ratios compare medians.
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 import os
 
-from _timing import time_interleaved  # noqa: E402  (first: pins the BLAS threads before NumPy loads)
+from _timing import stream_add_gbs, time_interleaved  # noqa: E402  (first: pins the BLAS threads before NumPy loads)
 
 import argparse
 from typing import Callable, Dict, List, Optional, Tuple
@@ -114,9 +118,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"batch norm, float32, training mode, {args.threads} thread(s), median of {repeats} interleaved rounds "
           f"(best in brackets); load average {load:.1f} on {os.cpu_count()} cores")
-    print("GB/s: compulsory traffic (forward 8 B, backward 12 B per element) / median time")
+    print("GB/s: compulsory traffic (forward 8 B, backward 12 B per element) / median time; "
+          "BW: STREAM Add now (NumPy)")
     head = (f"{'shape':>18} {'fwd ms':>15} {'GB/s':>5} {'bwd ms':>15} {'GB/s':>5} {'f+b GB/s':>8} "
-            f"{'eval GB/s':>9} "
+            f"{'eval GB/s':>9} {'BW':>5} {'% BW':>5} "
             f"{'torch fwd':>9} {'torch bwd':>9} {'x fwd':>5} {'x bwd':>5} {'x f+b':>5}")
     print(head)
     for shape in shapes:
@@ -134,12 +139,14 @@ def main(argv: Optional[List[str]] = None) -> None:
             "eval": lambda: F.batch_norm(x, g, b, rm, rv, training=False)}
         tfns = torch_fns(x, g, b, dy, args.threads)
         fns.update(tfns or {})
+        bw = stream_add_gbs(args.threads, repeats=5 if args.quick else 15)
         t = time_interleaved(fns, repeats)
         (tf, tf_best), (tb, tb_best) = t["fwd"], t["bwd"]
         nbytes = x.size * 4
         row = (f"{str(shape):>18} {tf * 1e3:6.3f} ({tf_best * 1e3:6.3f}) {2 * nbytes / tf / 1e9:5.1f} "
                f"{tb * 1e3:6.3f} ({tb_best * 1e3:6.3f}) {3 * nbytes / tb / 1e9:5.1f} "
-               f"{5 * nbytes / (tf + tb) / 1e9:8.1f} {2 * nbytes / t['eval'][0] / 1e9:9.1f}")
+               f"{5 * nbytes / (tf + tb) / 1e9:8.1f} {2 * nbytes / t['eval'][0] / 1e9:9.1f}"
+               f" {bw:5.1f} {100 * 5 * nbytes / (tf + tb) / 1e9 / bw:5.0f}")
         if tfns is not None:
             ttf, ttb = t["torch fwd"][0], t["torch bwd"][0]
             row += (f" {ttf * 1e3:9.3f} {ttb * 1e3:9.3f} {ttf / tf:5.2f} {ttb / tb:5.2f}"
