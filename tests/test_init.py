@@ -250,6 +250,14 @@ def test_weight_owning_layers_take_init_and_rng(make):
     np.testing.assert_array_equal(c.weight.data, 0.5)
     with pytest.raises(ValueError, match="init"):
         make("nope", None)
+    # a callable's result is checked: shape, real numbers, finite (also after float32 rounding)
+    with pytest.raises(ValueError, match="init: the initializer returned shape"):
+        make(lambda shape, rng=None: np.zeros(3), None)
+    with pytest.raises(TypeError, match="init: the initializer returned a <U1 array"):
+        make(lambda shape, rng=None: np.full(shape, "a"), None)
+    for bad in (np.nan, np.inf, 1e300):
+        with pytest.raises(ValueError, match="init: the initializer returned NaN or infinity"):
+            make(lambda shape, rng=None, bad=bad: np.full(shape, bad), None)
 
 
 def test_default_init_is_pytorchs():

@@ -257,6 +257,13 @@ def test_unstorable_values_raise_before_writing(tmp_path):
     assert not path.exists() and tmp_files(tmp_path) == []
 
 
+def test_saving_to_a_folder_raises_before_writing(tmp_path):
+    (tmp_path / "run").mkdir()
+    with pytest.raises(IsADirectoryError, match="is a folder; expected a file name"):
+        fastnn.save(tmp_path / "run", make_model(0))
+    assert list((tmp_path / "run").iterdir()) == [] and tmp_files(tmp_path) == []
+
+
 def test_crash_mid_write_keeps_previous_checkpoint(tmp_path, monkeypatch):
     a = make_model(0)
     path = tmp_path / "ckpt.npz"

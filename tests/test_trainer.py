@@ -104,6 +104,34 @@ def test_trainer_argument_errors(rng):
     t = Trainer(m, SoftmaxCrossEntropy(), SGD(m.parameters(), lr=0.1))
     with pytest.raises(ValueError, match="epochs"):
         t.fit([], epochs=-1)
+    # a loader with no batches is an error, not an epoch with a NaN loss
+    x = np.ones((3, 4), np.float32)
+    for loader in ([], DataLoader(x[:0], np.zeros(0, np.int64)),
+                   DataLoader(x, np.zeros(3, np.int64), batch_size=4, drop_last=True)):
+        with pytest.raises(ValueError, match="train_loader: yielded no batches in epoch 1"):
+            t.fit(loader, epochs=1, progress=False)
+    assert t.history.train_loss == []
+    with pytest.raises(ValueError, match="patience"):
+        EarlyStopping(patience=-1)
+    with pytest.raises(TypeError, match="patience: expected an int"):
+        EarlyStopping(patience="5")
+    with pytest.raises(ValueError, match="min_delta"):
+        EarlyStopping(min_delta=-0.1)
+    with pytest.raises(TypeError, match="monitor"):
+        EarlyStopping(monitor=None)
+
+
+def test_checkpoint_path_is_checked_before_training(tmp_path):
+    from fastnn.train import Checkpoint
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        Checkpoint(tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        Checkpoint(tmp_path / "missing" / "ck.npz")
+    with pytest.raises(ValueError, match="every"):
+        Checkpoint(tmp_path / "ck.npz", every=0)
+    with pytest.raises(TypeError, match="every: expected an int"):
+        Checkpoint(tmp_path / "ck.npz", every=1.5)
+    assert Checkpoint(tmp_path / "ck_{epoch}.npz").path == str(tmp_path / "ck_{epoch}.npz")
 
 
 def test_bncnn_recipe_reaches_99_percent(mnist_split):

@@ -196,7 +196,14 @@ def make_weight(shape: Shape, init: Union[str, Initializer, None], rng: Any) -> 
     w = np.asarray(get(init)(shape, rng=rng_or_default(rng)))
     if w.shape != shape:
         raise ValueError(f"init: the initializer returned shape {w.shape}, expected {shape}")
-    return w.astype(np.float32)
+    if w.dtype.kind not in "fiu":
+        raise TypeError(f"init: the initializer returned a {w.dtype} array, expected real numbers")
+    with np.errstate(over="ignore", invalid="ignore"):  # reported below, by name
+        w = w.astype(np.float32)
+    if not np.isfinite(w).all():
+        raise ValueError("init: the initializer returned NaN or infinity (or values too large "
+                         "for float32)")
+    return w
 
 
 def make_bias(size: int, fan_in: int, init: Union[str, Initializer, None], rng: Any) -> np.ndarray:

@@ -141,6 +141,9 @@ def _fsync_dir(folder: str) -> None:
 
 
 def _atomic_write(path: str, arrays: Dict[str, np.ndarray]) -> None:
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"path: {path!r} is a folder; expected a file name, e.g. "
+                                f"{os.path.join(path, 'checkpoint.npz')!r}")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"path: the folder {folder!r} of {path!r} does not exist")

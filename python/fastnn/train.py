@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 import numpy as np
 
 from .module import Module
+from ._checks import number, positive_int
 from .data import DataLoader
 
 __all__ = ["Trainer", "History", "Callback", "EarlyStopping", "Checkpoint", "TrainingDiverged"]
@@ -82,10 +84,12 @@ class EarlyStopping(Callback):
                  min_delta: float = 0.0, mode: str = "auto") -> None:
         if mode not in ("auto", "min", "max"):
             raise ValueError(f"mode: expected 'auto', 'min' or 'max', got {mode!r}")
-        if patience < 0:
-            raise ValueError(f"patience: expected an int >= 0, got {patience}")
-        self.monitor, self.patience, self.restore_best = monitor, int(patience), bool(restore_best)
-        self.min_delta = float(min_delta)
+        if not isinstance(monitor, str):
+            raise TypeError(f"monitor: expected the name of a logged figure (e.g. 'val_loss'), "
+                            f"got {type(monitor).__name__}")
+        patience = positive_int(patience, "patience", minimum=0)
+        self.monitor, self.patience, self.restore_best = monitor, patience, bool(restore_best)
+        self.min_delta = number(min_delta, "min_delta", lo=0.0)
         self.mode = ("max" if "acc" in monitor else "min") if mode == "auto" else mode
         self.best: Optional[float] = None
         self.best_epoch: Optional[int] = None
@@ -126,9 +130,18 @@ class Checkpoint(Callback):
     `path` may contain "{epoch}" to keep one file per save."""
 
     def __init__(self, path: str, every: int = 1, **extra: Any) -> None:
-        if every < 1:
-            raise ValueError(f"every: expected an int >= 1, got {every}")
-        self.path, self.every, self.extra = str(path), int(every), extra
+        every = positive_int(every, "every")
+        path = os.fspath(path)
+        if not isinstance(path, str):
+            raise TypeError(f"path: expected a str or os.PathLike, got {type(path).__name__}")
+        # checked now, not after the first epoch of training
+        if os.path.isdir(path):
+            raise IsADirectoryError(f"path: {path!r} is a folder; expected a file name, e.g. "
+                                    f"{os.path.join(path, 'checkpoint.npz')!r}")
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f"path: the folder {folder!r} of {path!r} does not exist")
+        self.path, self.every, self.extra = path, every, extra
 
     def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: Dict[str, float]) -> None:
         if (epoch + 1) % self.every == 0:
@@ -256,7 +269,11 @@ class Trainer:
                             seen += len(out)
                     bar.set_postfix(loss=f"{loss:.4f}")
                 bar.close()
-                logs: Dict[str, float] = {"loss": float(np.mean(losses)) if losses else float("nan"),
+                if not losses:
+                    raise ValueError(
+                        f"train_loader: yielded no batches in epoch {self.epoch + 1} (an empty "
+                        "dataset, or drop_last=True with fewer samples than batch_size)")
+                logs: Dict[str, float] = {"loss": float(np.mean(losses)),
                                           "lr": lr_at_start}
                 if seen:
                     logs["accuracy"] = correct_w / seen
@@ -319,7 +336,7 @@ class Trainer:
 
     def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """The model's outputs (logits) for x, in batches, in eval mode (mode restored after)."""
-        from ._checks import as_float32, positive_int
+        from ._checks import as_float32
         x = as_float32(x, "x", min_ndim=1)
         batch_size = positive_int(batch_size, "batch_size")
         was = self.model.training
