@@ -13,13 +13,11 @@ from ._random import seed, get_rng
 from . import functional, init, layers, losses, optim, schedules, data, preprocess, augment
 from . import train, diagnostics, io, search, models
 from .layers import *  # noqa: F401,F403
-from .layers import __all__ as _layers_all
 from .losses import SoftmaxCrossEntropy, MSELoss, HingeLoss
 from .data import DataLoader, load_mnist, load_digits, train_val_split
 from .train import Trainer, History
 from .io import save, load
 from .schedules import *  # noqa: F401,F403
-from .schedules import __all__ as _schedules_all
 
 __version__ = "0.1.0"
 
@@ -45,10 +43,21 @@ def build_info() -> Dict[str, Any]:
     return info
 
 
+# Spelled out, not built with `+ list(...)`: type checkers read only a literal __all__,
+# and a name left out of it is invisible to them (fastnn.Linear, `from fastnn import *`).
+# tests/test_typing.py checks it against the submodules' lists.
 __all__ = [
     "seed", "get_rng", "set_num_threads", "get_num_threads", "build_info",
     "functional", "init", "layers", "losses", "optim", "schedules", "data", "preprocess",
     "augment", "train", "diagnostics", "io", "search", "models",
     "SoftmaxCrossEntropy", "MSELoss", "HingeLoss", "DataLoader", "load_mnist", "load_digits",
     "train_val_split", "Trainer", "History", "save", "load",
-] + list(_layers_all) + list(_schedules_all)
+    # .layers
+    "Module", "Parameter", "Sequential", "Residual", "Linear", "Flatten", "Identity",
+    "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "PReLU", "ELU", "Maxout", "Conv2d", "MaxPool2d",
+    "AvgPool2d", "GlobalAvgPool2d", "BatchNorm1d", "BatchNorm2d", "update_bn", "Dropout",
+    # .schedules
+    "Schedule", "Constant", "StepLR", "MultiStepLR", "LinearDecay", "InverseTime", "Clipped",
+    "Lambda", "ExponentialLR", "CosineAnnealingLR", "CyclicLR", "OneCycleLR", "Warmup", "Ramp",
+    "per_epoch", "lr_find", "LRFinderResult",
+]

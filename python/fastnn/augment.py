@@ -164,7 +164,7 @@ class _RandomFlip(Transform):
     def __call__(self, x: np.ndarray, rng: Rng = None) -> np.ndarray:
         x = _batch(x)
         rng = C.rng_or_default(rng)
-        flip = rng.random(x.shape[0]) < self.p
+        flip = rng.random(len(x)) < self.p
         flipped = np.flip(x, axis=self._axis)
         return np.where(flip[:, None, None, None], flipped, x)
 
@@ -233,6 +233,8 @@ class RandomAffine(Transform):
             sx = _range(shear, "shear")
             self.shear = (sx[0], sx[1], 0.0, 0.0)
         else:
+            if isinstance(shear, (bool, np.bool_)):
+                raise TypeError(f"shear: expected a number, 2 or 4 values, got {shear!r}")
             seq = tuple(shear)
             if len(seq) == 2:
                 self.shear = _range(seq, "shear") + (0.0, 0.0)
@@ -362,7 +364,7 @@ class ColorPCA(Transform):
 
     def __call__(self, x: np.ndarray, rng: Rng = None) -> np.ndarray:
         x = self._rgb(x)
-        if self.eigenvalues_ is None:
+        if self.eigenvalues_ is None or self.eigenvectors_ is None:
             raise NotFittedError("ColorPCA: not fitted; call fit(x_train) first")
         rng = C.rng_or_default(rng)
         alpha = rng.normal(0.0, self.std, size=(x.shape[0], 3)) if self.std > 0 else np.zeros((x.shape[0], 3))
@@ -371,7 +373,7 @@ class ColorPCA(Transform):
 
     def state_dict(self) -> Dict[str, np.ndarray]:
         """Plain arrays: kind, std, eigenvalues (3,), eigenvectors (3, 3)."""
-        if self.eigenvalues_ is None:
+        if self.eigenvalues_ is None or self.eigenvectors_ is None:
             raise NotFittedError("ColorPCA: not fitted; call fit(x_train) before state_dict()")
         return {"kind": np.array("ColorPCA"), "std": np.array(self.std),
                 "eigenvalues": self.eigenvalues_.copy(), "eigenvectors": self.eigenvectors_.copy()}
@@ -403,7 +405,7 @@ class Cutout(Transform):
     def __call__(self, x: np.ndarray, rng: Rng = None) -> np.ndarray:
         x = _batch(x)
         rng = C.rng_or_default(rng)
-        n, _, h, w = x.shape
+        n, _, h, w = map(int, x.shape)
         cy = rng.integers(0, h, size=n) if h else np.zeros(n, np.int64)
         cx = rng.integers(0, w, size=n) if w else np.zeros(n, np.int64)
         y0, x0 = cy - self.size[0] // 2, cx - self.size[1] // 2
@@ -479,10 +481,10 @@ def tta_predict(model: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
     if not callable(model):
         raise TypeError(f"model: expected a callable model, got {type(model).__name__}")
     views = list(transforms)
-    for i, t in enumerate(views):
-        if not callable(t):
-            raise TypeError(f"transforms[{i}]: expected a callable, got {type(t).__name__}")
-        if getattr(t, "mixes_labels", False):
+    for i, v in enumerate(views):
+        if not callable(v):
+            raise TypeError(f"transforms[{i}]: expected a callable, got {type(v).__name__}")
+        if getattr(v, "mixes_labels", False):
             raise TypeError(f"transforms[{i}]: label-mixing transforms cannot be test-time views")
     gen = np.random.default_rng(0) if rng is None else C.rng_or_default(rng)
     was_training = getattr(model, "training", None)

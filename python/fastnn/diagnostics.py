@@ -75,7 +75,7 @@ def _positive_units(y: np.ndarray) -> np.ndarray:
         return (y > 0)[:, None]
     pos = y > 0
     if y.ndim > 2:
-        pos = pos.reshape(y.shape[0], y.shape[1], -1).any(axis=2)
+        pos = np.any(pos.reshape(y.shape[0], y.shape[1], -1), axis=2)
     return pos
 
 

@@ -250,7 +250,8 @@ def lsuv(model: Any, x_batch: np.ndarray, tol: float = 0.05, max_iter: int = 10,
     max_iter = positive_int(max_iter, "max_iter")
     gen = rng_or_default(rng)
     names = {id(m): n for n, m in model.named_modules()}
-    targets = [m for _, m in model.named_modules() if _is_lsuv_target(m)]
+    # Linear / Conv2d / Maxout layers, each with a `weight` Parameter (_is_lsuv_target)
+    targets: List[Any] = [m for _, m in model.named_modules() if _is_lsuv_target(m)]
     if not targets:
         raise ValueError("model: no Linear/Conv2d/Maxout layer (2-d or 4-d weight) to initialize")
     for m in targets:

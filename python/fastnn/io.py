@@ -123,7 +123,9 @@ def _refs(node: Any, out: List[str]) -> List[str]:
 # -- writing ------------------------------------------------------------------------------
 def _write_npz(f: Any, arrays: Dict[str, np.ndarray]) -> None:
     """Write the archive to an open binary file (a seam the tests use to simulate a crash)."""
-    np.savez(f, **arrays)
+    # The keys ("model/...", "optimizer/...", "extra/...", the manifest's) never clash with
+    # savez's own keyword allow_pickle, which numpy's stubs cannot know.
+    np.savez(f, **arrays)  # type: ignore[arg-type]
 
 
 def _fsync_dir(folder: str) -> None:

@@ -6,11 +6,14 @@ accumulates parameter gradients into `p.grad` and returns a fresh `dx`.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import (Any, Dict, Iterator, List, Mapping, Optional, SupportsIndex, Tuple, TypeVar,
+                    Union, overload)
 
 import numpy as np
 
 __all__ = ["Parameter", "Module", "Sequential", "Residual"]
+
+_M = TypeVar("_M", bound="Module")
 
 
 class Parameter:
@@ -86,6 +89,13 @@ class Parameter:
 class Module:
     """Base class of layers and containers (PyTorch's naming and state-dict layout)."""
 
+    # Set in __init__ through object.__setattr__ (declared here for type checkers only: no
+    # class attributes are created). `training` is switched by train() / eval().
+    training: bool
+    _parameters: "OrderedDict[str, Parameter]"
+    _buffers: "OrderedDict[str, np.ndarray]"
+    _modules: "OrderedDict[str, Module]"
+
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
@@ -158,12 +168,12 @@ class Module:
         return out
 
     # -- modes and gradients ------------------------------------------------------------
-    def train(self, mode: bool = True) -> "Module":
+    def train(self: _M, mode: bool = True) -> _M:
         for m in self.modules():
             object.__setattr__(m, "training", bool(mode))
         return self
 
-    def eval(self) -> "Module":
+    def eval(self: _M) -> _M:
         return self.train(False)
 
     def zero_grad(self) -> None:
@@ -255,7 +265,14 @@ class Sequential(Module):
                 raise TypeError(f"modules[{i}]: expected a fastnn Module, got {type(m).__name__}")
             setattr(self, str(i), m)
 
-    def __getitem__(self, i: Union[int, slice]) -> Any:
+    # An index gives Any: the layers differ in type and only the caller knows which one sits at
+    # position i (`model[1].running_mean`); a slice gives a Sequential.
+    @overload
+    def __getitem__(self, i: SupportsIndex) -> Any: ...
+    @overload
+    def __getitem__(self, i: slice) -> "Sequential": ...
+
+    def __getitem__(self, i: Union[SupportsIndex, slice]) -> Any:
         mods = list(self._modules.values())
         if isinstance(i, slice):
             return Sequential(*mods[i])

@@ -759,9 +759,15 @@ class LBFGS(Optimizer):
         if np.abs(flat_grad).max() <= tolerance_grad:
             return orig_loss
 
-        d, t = state.get("d"), state.get("t")
-        old_dirs, old_stps, ro = state.get("old_dirs"), state.get("old_stps"), state.get("ro")
-        H_diag, prev_flat_grad, prev_loss = state.get("H_diag"), state.get("prev_flat_grad"), state.get("prev_loss")
+        # The history of earlier steps (None before the first iteration).
+        d: Optional[np.ndarray] = state.get("d")
+        t: Optional[float] = state.get("t")
+        old_dirs: Optional[List[np.ndarray]] = state.get("old_dirs")
+        old_stps: Optional[List[np.ndarray]] = state.get("old_stps")
+        ro: Optional[List[float]] = state.get("ro")
+        H_diag: Optional[float] = state.get("H_diag")
+        prev_flat_grad: Optional[np.ndarray] = state.get("prev_flat_grad")
+        prev_loss: Optional[float] = state.get("prev_loss")
         n_iter = 0
         while n_iter < max_iter:
             n_iter += 1
@@ -771,6 +777,10 @@ class LBFGS(Optimizer):
                 old_dirs, old_stps, ro = [], [], []
                 H_diag = 1.0
             else:
+                # A later iteration (of this step or an earlier one): the history is set.
+                assert (d is not None and t is not None and old_dirs is not None
+                        and old_stps is not None and ro is not None and H_diag is not None
+                        and prev_flat_grad is not None)
                 y = flat_grad - prev_flat_grad
                 s = d * t
                 ys = float(y @ s)

@@ -40,9 +40,11 @@ class Preprocessor:
     def fitted(self) -> bool:
         return self.feature_shape_ is not None
 
-    def _require_fitted(self, what: str) -> None:
-        if not self.fitted:
+    def _require_fitted(self, what: str) -> Tuple[int, ...]:
+        """The fitted feature shape; NotFittedError before fit."""
+        if self.feature_shape_ is None:
             raise NotFittedError(f"{type(self).__name__}: not fitted; call fit(x_train) before {what}")
+        return self.feature_shape_
 
     def _fit_input(self, x: Any) -> np.ndarray:
         x = C.as_float32(x, "x", min_ndim=2)
@@ -240,10 +242,10 @@ class ChannelMean(Preprocessor):
         return {"mean": fs, "std": fs}
 
     def _input(self, x: Any, what: str = "transform") -> np.ndarray:
-        self._require_fitted(what)
+        fs = self._require_fitted(what)
         x = C.as_float32(x, "x", min_ndim=2)
-        if x.shape[1] != self.feature_shape_[0]:
-            raise ValueError(f"x: ChannelMean was fitted on {self.feature_shape_[0]} channels, "
+        if x.shape[1] != fs[0]:
+            raise ValueError(f"x: ChannelMean was fitted on {fs[0]} channels, "
                              f"got x of shape {x.shape}")
         return x
 
@@ -361,10 +363,10 @@ class PCAWhiten(_Whiten):
 
     def inverse_transform(self, x: np.ndarray) -> np.ndarray:
         """z (N, k) -> (N, *F)."""
-        self._require_fitted("inverse_transform")
+        fs = self._require_fitted("inverse_transform")
         k = self._w.shape[1]
         z = C.as_float32(x, "x", shape=(None, k))
-        return (z @ self._winv + self._m32).reshape((z.shape[0],) + self.feature_shape_)
+        return (z @ self._winv + self._m32).reshape((z.shape[0],) + fs)
 
 
 class ZCAWhiten(_Whiten):

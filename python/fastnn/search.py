@@ -123,6 +123,9 @@ class IntUniform(_Range):
     """Integers lo..hi, both ends included (lo < hi). `log=True` draws uniformly in log space
     (0 < lo), e.g. for layer widths or batch sizes."""
 
+    lo: int
+    hi: int
+
     def __init__(self, lo: int, hi: int, log: bool = False) -> None:
         for name, v in (("lo", lo), ("hi", hi)):
             if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
@@ -144,11 +147,14 @@ class IntUniform(_Range):
         """As the real ranges, rounded outwards to integers and at least two values wide,
         clipped to `within`."""
         outer = self if within is None else within
+        if not isinstance(outer, _Range):
+            raise TypeError(f"within: expected a numeric range, got {type(outer).__name__}")
         real = LogUniform if self.log else Uniform
         r = real(self.lo, self.hi).narrow(values, real(outer.lo, outer.hi))
-        lo, hi = max(int(math.floor(r.lo + 1e-9)), outer.lo), min(int(math.ceil(r.hi - 1e-9)), outer.hi)
+        olo, ohi = math.ceil(outer.lo), math.floor(outer.hi)  # the integers within `within`
+        lo, hi = max(int(math.floor(r.lo + 1e-9)), olo), min(int(math.ceil(r.hi - 1e-9)), ohi)
         if lo >= hi:  # one kept integer: reopen one step inside the outer range
-            lo, hi = (lo, lo + 1) if lo < outer.hi else (hi - 1, hi)
+            lo, hi = (lo, lo + 1) if lo < ohi else (hi - 1, hi)
         return IntUniform(lo, hi, self.log)
 
     def __repr__(self) -> str:

@@ -129,7 +129,7 @@ class Checkpoint(Callback):
     """Save model, optimizer and epoch to `path` every `every` epochs (atomic .npz).
     `path` may contain "{epoch}" to keep one file per save."""
 
-    def __init__(self, path: str, every: int = 1, **extra: Any) -> None:
+    def __init__(self, path: Union[str, "os.PathLike[str]"], every: int = 1, **extra: Any) -> None:
         every = positive_int(every, "every")
         path = os.fspath(path)
         if not isinstance(path, str):
@@ -353,9 +353,9 @@ class Trainer:
         global one), so that a resumed run continues the same random streams."""
         from ._random import get_rng
         gens: Dict[str, np.random.Generator] = {"global": get_rng()}
-        loader = getattr(self, "_loader", None)
-        if isinstance(getattr(loader, "rng", None), np.random.Generator):
-            gens["loader"] = loader.rng
+        loader_rng = getattr(getattr(self, "_loader", None), "rng", None)
+        if isinstance(loader_rng, np.random.Generator):
+            gens["loader"] = loader_rng
         for name, mod in self.model.named_modules():
             for attr, val in vars(mod).items():
                 if isinstance(val, np.random.Generator):

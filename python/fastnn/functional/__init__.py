@@ -4,10 +4,20 @@ Every function takes and returns float32 NumPy arrays; inputs are validated and 
 once (see fastnn._checks) and the arithmetic runs in C++ (fastnn._C) with the GIL released.
 """
 from .core import *  # noqa: F401,F403
-from .core import __all__ as _core_all
 from .conv import *  # noqa: F401,F403
-from .conv import __all__ as _conv_all
 from .norm import *  # noqa: F401,F403
-from .norm import __all__ as _norm_all
 
-__all__ = list(_core_all) + list(_conv_all) + list(_norm_all)
+# Spelled out, not built with `+ list(...)`: type checkers read only a literal __all__,
+# and a name left out of it is invisible to them (`from fastnn.functional import conv2d`).
+# tests/test_typing.py checks it against the submodules' lists.
+__all__ = [
+    # .core
+    "linear", "linear_backward", "relu", "relu_backward", "leaky_relu", "leaky_relu_backward",
+    "elu", "elu_backward", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward", "prelu",
+    "prelu_backward",
+    # .conv
+    "conv2d", "conv2d_backward", "conv2d_output_size", "max_pool2d", "max_pool2d_backward",
+    "avg_pool2d", "avg_pool2d_backward", "global_avg_pool2d", "global_avg_pool2d_backward",
+    # .norm
+    "batch_norm", "batch_norm_backward", "dropout", "dropout_backward",
+]

@@ -27,7 +27,10 @@ def conv2d_output_size(h: int, w: int, kernel: Tuple[int, int], stride: Tuple[in
     return ho, wo
 
 
-def _conv_args(x, w, stride, padding, dilation, groups):
+def _conv_args(x: np.ndarray, w: np.ndarray, stride: IntOrPair, padding: IntOrPair,
+               dilation: IntOrPair, groups: int
+               ) -> Tuple[np.ndarray, np.ndarray, Tuple[int, int], Tuple[int, int],
+                          Tuple[int, int], int]:
     stride = C.pair(stride, "stride", minimum=1)
     padding = C.pair(padding, "padding", minimum=0)
     dilation = C.pair(dilation, "dilation", minimum=1)

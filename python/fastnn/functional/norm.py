@@ -84,7 +84,7 @@ def batch_norm(x: np.ndarray, gamma: Optional[np.ndarray], beta: Optional[np.nda
         rv0, rv = _running(running_var, "running_var", channels, inplace=True)
         y, mean, invstd = _C.batchnorm_forward_train(x, gamma, beta, rm, rv, momentum, eps)
         for orig, work in ((rm0, rm), (rv0, rv)):
-            if orig is not None and orig is not work:
+            if orig is not None and work is not None and orig is not work:
                 np.copyto(orig, work, casting="unsafe")
         return y, mean, invstd
     if running_mean is None or running_var is None:

@@ -4,15 +4,18 @@ from .activations import ELU, LeakyReLU, Maxout, PReLU, ReLU, Sigmoid, Tanh, Ide
 from .linear import Linear
 from .reshape import Flatten
 from .conv import *  # noqa: F401,F403
-from .conv import __all__ as _conv_all
 from .pool import *  # noqa: F401,F403
-from .pool import __all__ as _pool_all
 from .norm import *  # noqa: F401,F403
-from .norm import __all__ as _norm_all
 from .dropout import *  # noqa: F401,F403
-from .dropout import __all__ as _dropout_all
 
+# Spelled out, not built with `+ list(...)`: type checkers read only a literal __all__,
+# and a name left out of it is invisible to them (fastnn.Conv2d, `from fastnn.layers import *`).
+# tests/test_typing.py checks it against the submodules' lists.
 __all__ = [
     "Module", "Parameter", "Sequential", "Residual", "Linear", "Flatten", "Identity",
     "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "PReLU", "ELU", "Maxout",
-] + list(_conv_all) + list(_pool_all) + list(_norm_all) + list(_dropout_all)
+    "Conv2d",                                                 # .conv
+    "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d",              # .pool
+    "BatchNorm1d", "BatchNorm2d", "update_bn",                # .norm
+    "Dropout",                                                # .dropout
+]

@@ -20,6 +20,12 @@ __all__ = ["BatchNorm1d", "BatchNorm2d", "update_bn"]
 class _BatchNorm(Module):
     _ndims: Tuple[int, ...] = ()
     _layout = ""
+    # None with affine=False / track_running_stats=False (declared for type checkers).
+    weight: Optional[Parameter]
+    bias: Optional[Parameter]
+    running_mean: Optional[np.ndarray]
+    running_var: Optional[np.ndarray]
+    num_batches_tracked: Optional[np.ndarray]
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: Optional[float] = 0.1,
                  affine: bool = True, track_running_stats: bool = True, *, init: Any = None,
@@ -53,6 +59,8 @@ class _BatchNorm(Module):
     def reset_running_stats(self) -> None:
         """Running mean 0, running variance 1, no batches seen."""
         if self.track_running_stats:
+            assert (self.running_mean is not None and self.running_var is not None
+                    and self.num_batches_tracked is not None)
             self.running_mean.fill(0.0)
             self.running_var.fill(1.0)
             self.num_batches_tracked[...] = 0
@@ -69,12 +77,16 @@ class _BatchNorm(Module):
                              f"shape {x.shape}")
         momentum = 0.0
         if self.training and self.track_running_stats:
-            np.add(self.num_batches_tracked, 1, out=self.num_batches_tracked)
+            nbt = self.num_batches_tracked
+            assert nbt is not None
+            np.add(nbt, 1, out=nbt)
             # momentum=None: cumulative moving average, as PyTorch.
-            momentum = (1.0 / float(self.num_batches_tracked) if self.momentum is None
-                        else self.momentum)
-        gamma = self.weight.data if self.affine else None
-        beta = self.bias.data if self.affine else None
+            momentum = 1.0 / float(nbt) if self.momentum is None else self.momentum
+        gamma: Optional[np.ndarray] = None
+        beta: Optional[np.ndarray] = None
+        if self.affine:
+            assert self.weight is not None and self.bias is not None
+            gamma, beta = self.weight.data, self.bias.data
         # PyTorch: without tracked statistics the batch statistics are used in eval too,
         # and nothing is updated.
         rm = self.running_mean if (self.training and self.track_running_stats) or not use_batch else None
@@ -88,11 +100,16 @@ class _BatchNorm(Module):
         if self._cache is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
         x, mean, invstd, use_batch = self._cache
-        dx, dgamma, dbeta = F.batch_norm_backward(dy, x, self.weight.data if self.affine else None,
-                                                  mean, invstd, training=use_batch)
+        weight: Optional[Parameter] = None
+        bias: Optional[Parameter] = None
         if self.affine:
-            self.weight.grad += dgamma
-            self.bias.grad += dbeta
+            assert self.weight is not None and self.bias is not None
+            weight, bias = self.weight, self.bias
+        dx, dgamma, dbeta = F.batch_norm_backward(dy, x, None if weight is None else weight.data,
+                                                  mean, invstd, training=use_batch)
+        if weight is not None and bias is not None:
+            weight.grad += dgamma
+            bias.grad += dbeta
         return dx
 
     def extra_repr(self) -> str:
@@ -148,9 +165,13 @@ def update_bn(loader: Iterable[Any], model: Module, batch_size: int = 256) -> No
     layers = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
     if not layers:
         return
-    saved = [(m, m.momentum, m.running_mean.copy(), m.running_var.copy(),
-              m.num_batches_tracked.copy()) for m in layers]
-    modes = [(m, m.training) for m in model.modules()]  # each restored as it was
+    saved = []
+    for m in layers:  # track_running_stats: the three buffers exist
+        assert (m.running_mean is not None and m.running_var is not None
+                and m.num_batches_tracked is not None)
+        saved.append((m, m.momentum, m.running_mean.copy(), m.running_var.copy(),
+                      m.num_batches_tracked.copy()))
+    modes = [(mod, mod.training) for mod in model.modules()]  # each restored as it was
     done = False
     try:
         for m in layers:
@@ -168,8 +189,10 @@ def update_bn(loader: Iterable[Any], model: Module, batch_size: int = 256) -> No
         for m, momentum, rm, rv, nbt in saved:
             m.momentum = momentum
             if not done:  # a failed pass leaves the statistics the user had
+                assert (m.running_mean is not None and m.running_var is not None
+                        and m.num_batches_tracked is not None)
                 m.running_mean[...] = rm
                 m.running_var[...] = rv
                 m.num_batches_tracked[...] = nbt
-        for m, training in modes:
-            object.__setattr__(m, "training", training)
+        for mod, training in modes:
+            object.__setattr__(mod, "training", training)
