@@ -9,7 +9,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import time  # noqa: E402
-from typing import Callable, Dict, Tuple  # noqa: E402
+from typing import Any, Callable, Dict, Optional, Tuple  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -60,3 +60,14 @@ def stream_add_gbs(threads: int, mib: int = 64, repeats: int = 15) -> float:
                 f.result()
         median, _ = time_fn(run, repeats, warmup=1)
     return 12 * n / median / 1e9
+
+
+def import_torch(threads: int) -> Optional[Any]:
+    """PyTorch with its own OpenMP pool set to `threads` (as fastnn's), or None when it is
+    not installed (the benchmarks then print fastnn's figures alone)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    return torch

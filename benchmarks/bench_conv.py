@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-import _timing  # noqa: E402,F401  (first: pins the BLAS threads before NumPy loads)
+from _timing import import_torch  # noqa: E402  (first: pins the BLAS threads before NumPy loads)
 
 import argparse
 import math
@@ -119,13 +119,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     args = ap.parse_args(argv)
     fastnn.set_num_threads(args.threads)
-    torch = None
-    if not args.no_torch:
-        try:
-            import torch
-            torch.set_num_threads(args.threads)
-        except ImportError:
-            torch = None
+    torch = None if args.no_torch else import_torch(args.threads)
     rounds = args.rounds or (4 if args.quick else 15)
     names = args.only or list(SHAPES)
     for n in names:
@@ -139,7 +133,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     if torch:
         head += f" {'tfwd ms':>8} {'tbwd ms':>8} {'fwd x':>6} {'bwd x':>6} {'f+b x':>6}"
     print(head)
-    ratios = []
+    ratios: List[float] = []
     rng = np.random.default_rng(0)
     for name in names:
         n, cin, h, wd, cout, k, s, p = SHAPES[name]
@@ -153,7 +147,10 @@ def main(argv: Optional[List[str]] = None) -> None:
         fn_f = lambda: F.conv2d(x, w, b, s, p)
         fn_b = lambda: F.conv2d_backward(dy, x, w, s, p)
         fn_f(); fn_b()  # warm-up: grows the workspaces
-        tf, tb, qf, qb = [], [], [], []
+        tf: List[float] = []
+        tb: List[float] = []
+        qf: List[float] = []
+        qb: List[float] = []
         if torch:
             t_f, t_prep, t_b, (tx, tw, tb_) = torch_fns(torch, x, w, b, dy, s, p)
             dx, dw, db = fn_b()

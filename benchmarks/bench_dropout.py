@@ -9,7 +9,7 @@ anything is timed: mask values, y = x * mask, the keep rate and reproducibility 
 """
 from __future__ import annotations
 
-from _timing import time_interleaved  # noqa: E402  (first: pins the BLAS threads before NumPy loads)
+from _timing import import_torch, time_interleaved  # noqa: E402  (first: pins the BLAS threads before NumPy loads)
 
 import argparse  # noqa: E402
 from typing import Callable, Dict, List, Optional  # noqa: E402
@@ -31,11 +31,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = ap.parse_args(argv)
     fastnn.set_num_threads(args.threads)
     repeats = 11 if args.quick else 51
-    try:
-        import torch
-        torch.set_num_threads(args.threads)
-    except ImportError:
-        torch = None
+    torch = import_torch(args.threads)
     print(f"dropout p={P}, float32, training mode, {args.threads} thread(s), "
           f"median of {repeats} interleaved rounds")
     print(f"{'shape':>18} {'fwd ms':>8} {'GB/s':>5} {'bwd ms':>8} {'GB/s':>5} "

@@ -2,7 +2,7 @@
 PyTorch (same shapes, same thread count) when it is installed. Validates before timing."""
 from __future__ import annotations
 
-from _timing import time_fn  # noqa: E402  (first: pins the BLAS threads before NumPy loads)
+from _timing import import_torch, time_fn  # noqa: E402  (first: pins the BLAS threads before NumPy loads)
 
 import argparse
 
@@ -22,11 +22,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     fastnn.set_num_threads(args.threads)
-    try:
-        import torch
-        torch.set_num_threads(args.threads)
-    except ImportError:
-        torch = None
+    torch = import_torch(args.threads)
     repeats = 5 if args.quick else 30
     rng = np.random.default_rng(0)
     print(f"linear, {args.threads} threads, kernels {fastnn.build_info()['isa_level']}, median of {repeats}")

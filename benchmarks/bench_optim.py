@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-import _timing  # noqa: E402,F401  (first: pins the BLAS threads before NumPy loads)
+from _timing import import_torch  # noqa: E402  (first: pins the BLAS threads before NumPy loads)
 
 import argparse
 import math
@@ -140,9 +140,9 @@ def time_alternately(steps: List[Optional[Callable[[], Any]]], repeats: int) -> 
     """Seconds per call of each step function, timed in turn (a, b, a, b, ...) after two
     warm-up calls each (the first step allocates the state)."""
     live = [s for s in steps if s is not None]
-    for s in live:
-        s()
-        s()
+    for fn in live:
+        fn()
+        fn()
     times: List[List[float]] = [[] for _ in steps]
     for _ in range(repeats):
         for i, s in enumerate(steps):
@@ -167,11 +167,7 @@ def main() -> None:
     n = args.n or (1_000_000 if args.quick else 10_000_000)
     repeats = args.repeats or (5 if args.quick else 21)
     fastnn.set_num_threads(args.threads)
-    try:
-        import torch
-        torch.set_num_threads(args.threads)
-    except ImportError:
-        torch = None
+    torch = import_torch(args.threads)
     load0 = os.getloadavg()[0]
     print(f"fastnn {fastnn.build_info()['isa_level']}, {fastnn.get_num_threads()} threads; "
           f"n = {n:,} float32 parameters in {args.chunks} Parameter(s); median of {repeats}; "

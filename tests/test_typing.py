@@ -148,6 +148,12 @@ def test_package_type_checks(mypy_run, tmp_path: Path, monkeypatch: pytest.Monke
                     ignore=lambda d, names: [n for n in names if n == "__pycache__"
                                              or not (n.endswith((".py", ".pyi")) or n == "py.typed"
                                                      or (Path(d) / n).is_dir())])
+    # The wheel ships the benchmarks as fastnn/benchmarks (for `fastnn bench`); from the source
+    # tree, put the repository's benchmarks/ where the wheel has them, so both check the same.
+    repo_benchmarks = PKG_DIR.parent.parent / "benchmarks"
+    if not (src / "fastnn" / "benchmarks").is_dir() and repo_benchmarks.is_dir():
+        shutil.copytree(repo_benchmarks, src / "fastnn" / "benchmarks",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.txt", "*.png"))
     config = tmp_path / "mypy.ini"
     config.write_text(f"[mypy]\ncache_dir = {os.devnull}\nmypy_path = {src}\n")
     monkeypatch.chdir(tmp_path)
