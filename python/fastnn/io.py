@@ -142,13 +142,24 @@ def _fsync_dir(folder: str) -> None:
         os.close(fd)
 
 
-def _atomic_write(path: str, arrays: Dict[str, np.ndarray]) -> None:
+def check_output_path(path: Any) -> str:
+    """`path` as a str, checked for writing a checkpoint: not a folder, in a folder that exists
+    (it is not created)."""
+    path = os.fspath(path)
+    if not isinstance(path, str):
+        raise TypeError(f"path: expected a str or os.PathLike, got {type(path).__name__}")
     if os.path.isdir(path):
         raise IsADirectoryError(f"path: {path!r} is a folder; expected a file name, e.g. "
                                 f"{os.path.join(path, 'checkpoint.npz')!r}")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"path: the folder {folder!r} of {path!r} does not exist")
+    return path
+
+
+def _atomic_write(path: str, arrays: Dict[str, np.ndarray]) -> None:
+    check_output_path(path)
+    folder = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
     # os.open with 0o666 lets the umask decide the final permissions, as a plain open() would.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)

@@ -130,17 +130,9 @@ class Checkpoint(Callback):
     `path` may contain "{epoch}" to keep one file per save."""
 
     def __init__(self, path: Union[str, "os.PathLike[str]"], every: int = 1, **extra: Any) -> None:
+        from .io import check_output_path
         every = positive_int(every, "every")
-        path = os.fspath(path)
-        if not isinstance(path, str):
-            raise TypeError(f"path: expected a str or os.PathLike, got {type(path).__name__}")
-        # checked now, not after the first epoch of training
-        if os.path.isdir(path):
-            raise IsADirectoryError(f"path: {path!r} is a folder; expected a file name, e.g. "
-                                    f"{os.path.join(path, 'checkpoint.npz')!r}")
-        folder = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(folder):
-            raise FileNotFoundError(f"path: the folder {folder!r} of {path!r} does not exist")
+        path = check_output_path(path)  # now, not after the first epoch of training
         self.path, self.every, self.extra = path, every, extra
 
     def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: Dict[str, float]) -> None:
