@@ -129,6 +129,9 @@ def test_checkpoint_path_is_checked_before_training(tmp_path):
         Checkpoint(tmp_path / "missing" / "ck.npz")
     with pytest.raises(ValueError, match="every"):
         Checkpoint(tmp_path / "ck.npz", every=0)
+    for bad in (3, b"ck.npz", None):
+        with pytest.raises(TypeError, match=f"path: expected a str or os.PathLike, got {type(bad).__name__}"):
+            Checkpoint(bad)
     with pytest.raises(TypeError, match="every: expected an int"):
         Checkpoint(tmp_path / "ck.npz", every=1.5)
     assert Checkpoint(tmp_path / "ck_{epoch}.npz").path == str(tmp_path / "ck_{epoch}.npz")

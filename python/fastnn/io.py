@@ -145,9 +145,13 @@ def _fsync_dir(folder: str) -> None:
 def check_output_path(path: Any) -> str:
     """`path` as a str, checked for writing a checkpoint: not a folder, in a folder that exists
     (it is not created)."""
-    path = os.fspath(path)
-    if not isinstance(path, str):
+    try:
+        text = os.fspath(path)
+    except TypeError:
+        text = None
+    if not isinstance(text, str):
         raise TypeError(f"path: expected a str or os.PathLike, got {type(path).__name__}")
+    path = text
     if os.path.isdir(path):
         raise IsADirectoryError(f"path: {path!r} is a folder; expected a file name, e.g. "
                                 f"{os.path.join(path, 'checkpoint.npz')!r}")
