@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from _timing import import_torch  # noqa: E402  (first: pins the BLAS threads before NumPy loads)
+from _timing import import_torch, stream_add_gbs  # noqa: E402  (first: pins the BLAS threads before NumPy loads)
 
 import argparse
 import math
@@ -174,7 +174,8 @@ def main() -> None:
           f"load average {load0:.1f} on {os.cpu_count()} cpus")
     if torch is not None:
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads (timed alternately)")
-    hdr = (f"{'optimizer':22s} {'ms':>8s} {'min ms':>7s} {'GB/s':>6s} {'%RMW':>5s} {'torch ms':>9s} "
+    hdr = (f"{'optimizer':22s} {'ms':>8s} {'min ms':>7s} {'GB/s':>6s} {'%RMW':>5s} {'BW':>5s} "
+           f"{'%BW':>5s} {'torch ms':>9s} "
            f"{'path':>7s} {'speed-up':>8s}  target")
     print(hdr)
     print("-" * len(hdr))
@@ -202,6 +203,7 @@ def main() -> None:
             def tstep(topt=topt):
                 with torch.no_grad():
                     topt.step()
+        bw = stream_add_gbs(args.threads, repeats=5 if args.quick else 11)
         ours, theirs = time_alternately([opt.step, tstep], repeats)
         ms, ms_min = statistics.median(ours) * 1e3, min(ours) * 1e3
         gbs = nbytes * n / (ms * 1e-3) / 1e9
@@ -217,11 +219,13 @@ def main() -> None:
                 verdict = ">=5x foreach " + ("ok" if ratio >= 5.0 else "SHORT")
         verdict += ("; " if verdict else "") + f">=80% RMW {'ok' if ok_bw else 'SHORT'}"
         print(f"{label:22s} {ms:8.2f} {ms_min:7.2f} {gbs:6.1f} {100 * gbs / RMW_BANDWIDTH:4.0f}% "
+              f"{bw:5.1f} {100 * gbs / bw:4.0f}% "
               f"{tms_s:>9s} {path:>7s} {ratio_s:>8s}  {verdict}")
         sys.stdout.flush()
         del opt, params, tstep
     print(f"(GB/s: bytes read + written per element / median time; %RMW relative to "
-          f"{RMW_BANDWIDTH:.0f} GB/s; speed-up = torch median / fastnn median; load average "
+          f"{RMW_BANDWIDTH:.0f} GB/s; BW the memory bandwidth measured just before (STREAM Add "
+          f"by NumPy, {args.threads} threads, 64 MiB arrays) and %BW relative to it; speed-up = torch median / fastnn median; load average "
           f"{load0:.1f} -> {os.getloadavg()[0]:.1f}: other processes slow both sides)")
 
 
