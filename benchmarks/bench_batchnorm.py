@@ -8,8 +8,7 @@ this tensor gets from the memory system at that moment, the ceiling for the trai
 before each shape's rounds (STREAM Add by NumPy on 64 MiB arrays, the same number of threads;
 see _timing.stream_add_gbs), and "% BW" the forward+backward GB/s as a percentage of it: the
 host's bandwidth moves by 1.5x or more from hour to hour, so a fixed figure is no yardstick.
-Results are validated against
-a float64 NumPy computation before anything is timed. fastnn's and PyTorch's forward and
+Results are validated against a float64 NumPy computation before anything is timed. fastnn's and PyTorch's forward and
 backward are called in turn in every round (interleaved), so a change in the machine's load
 hits both alike; the ratios compare medians.
 

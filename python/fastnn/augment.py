@@ -79,7 +79,7 @@ class Compose(Transform):
                 raise TypeError(f"transforms[{i}]: expected a callable, got {type(t).__name__}")
         self.mixes_labels = any(getattr(t, "mixes_labels", False) for t in self.transforms)
 
-    def __call__(self, x: np.ndarray, *args: Any) -> Any:  # type: ignore[override]
+    def __call__(self, x: np.ndarray, *args: Any) -> Any:
         if self.mixes_labels:
             if len(args) not in (1, 2):
                 raise TypeError("Compose with a label-mixing transform is called as (x, y, rng)")

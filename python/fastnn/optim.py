@@ -92,7 +92,7 @@ def _betas(v: Any, name: str = "betas") -> Tuple[Any, float]:
     for i, x in enumerate(b):
         if not (i == 0 and callable(x)):
             number(x, f"{name}[{i}]", lo=0.0, hi=1.0, hi_open=True)
-    return b  # type: ignore[return-value]
+    return b
 
 
 class Optimizer:
@@ -739,7 +739,7 @@ class LBFGS(Optimizer):
         data = self._flat[0].data
         np.add(data, t * d, out=data, casting="unsafe")
 
-    def step(self, closure: Optional[Callable[[], float]] = None) -> float:  # type: ignore[override]
+    def step(self, closure: Optional[Callable[[], float]] = None) -> float:
         """Up to max_iter L-BFGS iterations; returns the loss of the first closure call."""
         if closure is None or not callable(closure):
             raise TypeError("closure: LBFGS.step needs a closure that zeroes grads, computes the loss, runs backward and returns it")
