@@ -66,3 +66,17 @@ def test_bad_arguments_exit_cleanly(tmp_path):
     assert "missing" in out.stderr
     out = _fastnn("train", "--model", "nope", "--epochs", "1")
     assert out.returncode != 0 and "model" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_bench_runs_the_named_benchmark_and_rejects_unknown_names():
+    out = _fastnn("bench", "--only", "dropout", "--quick")
+    assert out.returncode == 0, out.stderr
+    assert "== bench_dropout.py" in out.stdout and "GB/s" in out.stdout
+    rows = [line.split() for line in out.stdout.splitlines() if line.lstrip().startswith("(")]
+    assert len(rows) >= 3, out.stdout
+    for row in rows:  # shape, then fwd ms, GB/s, bwd ms, GB/s, ...: positive figures
+        figures = [float(v) for v in row if re.fullmatch(r"[\d.]+", v)]
+        assert len(figures) >= 4 and all(f > 0 for f in figures[:4]), row
+    out = _fastnn("bench", "--only", "nope")
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert "'nope'" in out.stderr and "dropout" in out.stderr  # names the available ones
