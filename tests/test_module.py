@@ -195,3 +195,53 @@ def test_buffers_stay_registered_when_reassigned():
     m.running = m.running + 1.0
     m.running += 1.0
     assert "running" in m.state_dict() and np.all(m.state_dict()["running"] == 2.0)
+
+
+def test_abstract_bases_name_the_subclass_and_the_missing_method():
+    """A user's subclass that forgets the one method it must define gets an error naming its
+    own class and that method, from every extensible base."""
+    from fastnn.augment import Transform
+    from fastnn.losses import Loss
+    from fastnn.optim import Optimizer
+    from fastnn.preprocess import Preprocessor
+    from fastnn.schedules import Schedule
+    from fastnn.search import Dimension
+
+    class MyLayer(fastnn.Module):
+        pass
+
+    class MyTransform(Transform):
+        pass
+
+    class MyLoss(Loss):
+        pass
+
+    class MySchedule(Schedule):
+        pass
+
+    class MyDim(Dimension):
+        pass
+
+    class MyPre(Preprocessor):
+        pass
+
+    x = np.zeros((2, 1, 4, 4), np.float32)
+    cases = [(lambda: MyLayer()(x), "MyLayer", "forward"),
+             (lambda: MyLayer().backward(x), "MyLayer", "backward"),
+             (lambda: MyTransform()(x), "MyTransform", "__call__"),
+             (lambda: MyLoss()(x, x), "MyLoss", "__call__"),
+             (lambda: MySchedule()(0), "MySchedule", "value"),
+             (lambda: MyDim().sample(np.random.default_rng(0)), "MyDim", "sample"),
+             (lambda: MyDim().narrow([1.0]), "MyDim", "narrow"),
+             (lambda: MyPre().fit(x), "MyPre", "fit")]
+    for call, cls, method in cases:
+        with pytest.raises(NotImplementedError, match=rf"{cls}.*{method}"):
+            call()
+
+    class MyOpt(Optimizer):
+        pass
+
+    p = fastnn.Parameter(np.ones(3, np.float32))
+    opt = MyOpt([p], {"lr": 0.1})  # the base's signature: (params, defaults), as PyTorch's
+    with pytest.raises(NotImplementedError, match="MyOpt"):
+        opt.step()

@@ -55,7 +55,7 @@ class Transform:
     mixes_labels = False
 
     def __call__(self, x: np.ndarray, rng: Rng = None) -> np.ndarray:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define __call__(x, rng) (abstract in Transform)")
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._repr_args().items())

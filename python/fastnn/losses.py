@@ -32,7 +32,7 @@ class Loss:
     """Base class: a callable (outputs, targets) -> (loss, doutputs)."""
 
     def __call__(self, outputs: np.ndarray, targets: Any) -> Tuple[float, np.ndarray]:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define __call__(outputs, targets) (abstract in Loss)")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

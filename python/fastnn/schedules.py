@@ -47,7 +47,7 @@ class Schedule:
         return float(self.value(_step(t)))
 
     def value(self, t: int) -> float:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define value(t) (abstract in Schedule)")
 
     def values(self, n: int) -> np.ndarray:
         """The first n values (float64 array of shape (n,))."""

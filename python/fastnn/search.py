@@ -43,7 +43,7 @@ class Dimension:
         raise NotImplementedError(f"{type(self).__name__} must define sample(rng) (abstract in the base space)")
 
     def narrow(self, values: Sequence[Any], within: Optional["Dimension"] = None) -> "Dimension":
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define narrow(values, within) (abstract in the base space)")
 
 
 def _bound(v: Any, name: str) -> float:
