@@ -8,9 +8,9 @@ this tensor gets from the memory system at that moment, the ceiling for the trai
 before each shape's rounds (STREAM Add by NumPy on 64 MiB arrays, the same number of threads;
 see _timing.stream_add_gbs), and "% BW" the forward+backward GB/s as a percentage of it: the
 host's bandwidth moves by 1.5x or more from hour to hour, so a fixed figure is no yardstick.
-Results are validated against a float64 NumPy computation before anything is timed. fastnn's and PyTorch's forward and
-backward are called in turn in every round (interleaved), so a change in the machine's load
-hits both alike; the ratios compare medians.
+Results are validated against a float64 NumPy computation before anything is timed. fastnn's
+and PyTorch's forward and backward are called in turn in every round (interleaved), so a change
+in the machine's load hits both alike; the ratios compare medians.
 
     PYTHONPATH=python python benchmarks/bench_batchnorm.py [--quick] [--threads N] [--more]
         [--shapes 64x64x7x7,256x1024]
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 
-from _timing import stream_add_gbs, time_interleaved  # noqa: E402  (first: pins the BLAS threads before NumPy loads)
+from _timing import import_torch, stream_add_gbs, time_interleaved  # noqa: E402  (first: pins the BLAS threads before NumPy loads)
 
 import argparse
 from typing import Callable, Dict, List, Optional, Tuple
@@ -76,12 +76,10 @@ def validate(x: np.ndarray, g: np.ndarray, b: np.ndarray, dy: np.ndarray) -> Non
 def torch_fns(x: np.ndarray, g: np.ndarray, b: np.ndarray, dy: np.ndarray,
               threads: int) -> Optional[Dict[str, Callable[[], object]]]:
     """PyTorch's training-mode forward and backward on the same data, or None without torch."""
-    try:
-        import torch
-        import torch.nn.functional as TF
-    except ImportError:
+    torch = import_torch(threads)  # its own OpenMP pool, the same size as fastnn's
+    if torch is None:
         return None
-    torch.set_num_threads(threads)  # PyTorch's own OpenMP pool, same size as fastnn's
+    TF = torch.nn.functional
     c = x.shape[1]
     xt = torch.from_numpy(x).requires_grad_(True)
     gt = torch.from_numpy(g.copy()).requires_grad_(True)

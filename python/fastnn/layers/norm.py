@@ -82,11 +82,8 @@ class _BatchNorm(Module):
             np.add(nbt, 1, out=nbt)
             # momentum=None: cumulative moving average, as PyTorch.
             momentum = 1.0 / float(nbt) if self.momentum is None else self.momentum
-        gamma: Optional[np.ndarray] = None
-        beta: Optional[np.ndarray] = None
-        if self.affine:
-            assert self.weight is not None and self.bias is not None
-            gamma, beta = self.weight.data, self.bias.data
+        gamma = None if self.weight is None else self.weight.data  # None: affine=False
+        beta = None if self.bias is None else self.bias.data
         # PyTorch: without tracked statistics the batch statistics are used in eval too,
         # and nothing is updated.
         rm = self.running_mean if (self.training and self.track_running_stats) or not use_batch else None
@@ -100,11 +97,7 @@ class _BatchNorm(Module):
         if self._cache is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
         x, mean, invstd, use_batch = self._cache
-        weight: Optional[Parameter] = None
-        bias: Optional[Parameter] = None
-        if self.affine:
-            assert self.weight is not None and self.bias is not None
-            weight, bias = self.weight, self.bias
+        weight, bias = self.weight, self.bias  # None: affine=False
         dx, dgamma, dbeta = F.batch_norm_backward(dy, x, None if weight is None else weight.data,
                                                   mean, invstd, training=use_batch)
         if weight is not None and bias is not None:
@@ -165,12 +158,12 @@ def update_bn(loader: Iterable[Any], model: Module, batch_size: int = 256) -> No
     layers = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
     if not layers:
         return
+    # Each layer's momentum and its three buffers (they exist: track_running_stats), each
+    # buffer with a copy of its values to restore if the pass fails.
     saved = []
-    for m in layers:  # track_running_stats: the three buffers exist
-        assert (m.running_mean is not None and m.running_var is not None
-                and m.num_batches_tracked is not None)
-        saved.append((m, m.momentum, m.running_mean.copy(), m.running_var.copy(),
-                      m.num_batches_tracked.copy()))
+    for m in layers:
+        buffers = [m.running_mean, m.running_var, m.num_batches_tracked]
+        saved.append((m, m.momentum, [(b, b.copy()) for b in buffers if b is not None]))
     modes = [(mod, mod.training) for mod in model.modules()]  # each restored as it was
     done = False
     try:
@@ -186,13 +179,10 @@ def update_bn(loader: Iterable[Any], model: Module, batch_size: int = 256) -> No
             raise ValueError("loader: expected at least one batch, got none")
         done = True
     finally:
-        for m, momentum, rm, rv, nbt in saved:
+        for m, momentum, copies in saved:
             m.momentum = momentum
             if not done:  # a failed pass leaves the statistics the user had
-                assert (m.running_mean is not None and m.running_var is not None
-                        and m.num_batches_tracked is not None)
-                m.running_mean[...] = rm
-                m.running_var[...] = rv
-                m.num_batches_tracked[...] = nbt
+                for buf, old in copies:
+                    buf[...] = old
         for mod, training in modes:
             object.__setattr__(mod, "training", training)
