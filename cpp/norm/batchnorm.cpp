@@ -15,7 +15,11 @@
 // 64-255 (14x14, 16x16: 1.13-1.29x; only short planes in large batches gain), the constants of
 // 128 columns held in registers for the (N, C) forward pass, the channels split between the
 // threads for rows shorter than 1024 columns per thread, the horizontal sums of 4 or 8 short
-// rows in one shuffle tree (8x8 planes: 0.96-1.05x; 14x14: 1.05x).
+// rows in one shuffle tree (8x8 planes: 0.96-1.05x; 14x14: 1.05x), and for (N, C) input the
+// statistics of 128-column tiles held in registers down each 64-row block with float32 partial
+// rows and the channels split evenly between the threads (alternating A/B in one process:
+// (256, 1024) 1.00x, (512, 512) 0.91x, (256, 3000) 0.84x, but (64, 2000) 1.45x and (65, 33)
+// 2.2x the time; no difference visible in bench_batchnorm.py).
 //
 // Sums: float32 SIMD lanes over short fixed blocks (at most kBlock values per lane group, or
 // kRowBlock rows per column), each block added to a float64 total, all shifted by a
