@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -215,6 +217,27 @@ def test_lsuv_bad_arguments():
         with pytest.raises(ValueError, match="x_batch: expected finite"):
             fastnn.init.lsuv(lin, xb)
     assert np.array_equal(lin.weight.data, before)  # rejected before anything changed
+
+
+def test_lsuv_warns_for_a_layer_it_cannot_bring_to_unit_variance():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((64, 6)).astype(np.float32)
+    # constant output: the first layer sees only zeros (no bias), nothing to scale
+    model = fastnn.Sequential(fastnn.Linear(6, 5, bias=False, rng=rng), fastnn.ReLU())
+    with pytest.warns(RuntimeWarning, match=r"layer '0' \(Linear\): output variance 0, .*constant over x_batch"):
+        records = fastnn.init.lsuv(model, np.zeros((16, 6), np.float32))
+    assert records[0][1:] == (0.0, 0.0) and np.isfinite(model[0].weight.data).all()
+    # not converged: a big bias dominates the variance, one scaling is not enough
+    lin = fastnn.Linear(6, 4, rng=rng)
+    lin.bias.data = np.array([0.0, 0.0, 0.0, 30.0], np.float32)
+    with pytest.warns(RuntimeWarning, match=r"layer '' \(Linear\): .*max_iter=1 scalings"):
+        (name, before, after), = fastnn.init.lsuv(lin, x, max_iter=1)
+    assert abs(after - 1) > 0.05
+    # converged: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (name, before, after), = fastnn.init.lsuv(fastnn.Linear(6, 4, rng=rng), x)
+    assert abs(after - 1) < 0.05
 
 
 def test_lsuv_real_convolutions_lenet():

@@ -6,6 +6,7 @@ fan_out = out * prod(kernel); a 1-d shape has fan_in = fan_out = shape[0].
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -233,7 +234,9 @@ def lsuv(model: Any, x_batch: np.ndarray, tol: float = 0.05, max_iter: int = 10,
     1/sqrt(var) until the variance of that layer's own output (before its activation) over
     the whole batch x_batch is within 1 ± tol, or max_iter scalings were done. Biases are
     left as they are. Returns [(name, variance_before, variance_after)] per layer, in order,
-    variance_before being the output variance right after the orthogonal start.
+    variance_before being the output variance right after the orthogonal start. A layer left
+    outside 1 ± tol (max_iter reached, or an output that is constant over x_batch and so
+    cannot be scaled) gives a RuntimeWarning naming it.
 
     Sequential containers are run child by child (only the layer being fitted is re-run);
     Residual blocks add their input back; other containers are run whole, with the target's
@@ -259,18 +262,30 @@ def lsuv(model: Any, x_batch: np.ndarray, tol: float = 0.05, max_iter: int = 10,
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
     records: List[Tuple[str, float, float]] = []
+    problems: List[str] = []  # warned about once the walk is done (at the caller's line)
     done: set = set()
 
     def fit(m: Any, run: Callable[[], np.ndarray]) -> np.ndarray:
         out = run()
         before = var = float(np.var(out, dtype=np.float64))
+        name = names.get(id(m), type(m).__name__)
         for _ in range(max_iter):
             if abs(var - 1.0) < tol or not np.isfinite(var) or var <= 1e-30:
                 break
             np.multiply(m.weight.data, np.float32(1.0 / math.sqrt(var)), out=m.weight.data)
             out = run()
             var = float(np.var(out, dtype=np.float64))
-        records.append((names.get(id(m), type(m).__name__), before, var))
+        if not abs(var - 1.0) < tol:  # the record says so too; the warning says why
+            if not np.isfinite(var):
+                why = "its output is not finite (the weights are left as they are)"
+            elif var <= 1e-30:
+                why = ("its output is constant over x_batch, so no scale can give it unit "
+                       "variance (the weights are left as they are)")
+            else:
+                why = f"not reached in max_iter={max_iter} scalings; raise max_iter or tol"
+            problems.append(f"lsuv: layer {name!r} ({type(m).__name__}): output variance {var:.4g}, "
+                            f"not within 1 ± {tol:g}: {why}")
+        records.append((name, before, var))
         done.add(id(m))
         return out
 
@@ -322,4 +337,6 @@ def lsuv(model: Any, x_batch: np.ndarray, tol: float = 0.05, max_iter: int = 10,
     finally:
         for m, mode in modes:
             object.__setattr__(m, "training", mode)
+    for text in problems:
+        warnings.warn(text, RuntimeWarning, stacklevel=2)
     return records
