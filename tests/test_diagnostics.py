@@ -248,6 +248,24 @@ def test_init_report_options_and_errors():
         D.init_report(depth=0)
 
 
+def test_init_report_lsuv_keeps_unit_preactivation_variance():
+    recs = D.init_report(depth=6, width=64, n=256, activations=("tanh", "relu", "linear"),
+                         inits=("xavier_normal", "lsuv"), rng=np.random.default_rng(4))
+    by = {(r["activation"], r["init"], r["layer"]): r for r in recs}
+    for layer in range(1, 7):
+        # pre-activation variance 1 (LSUV's tolerance 0.05): the linear net's output itself,
+        # tanh of a unit-variance pre-activation has std about 0.63
+        assert abs(by[("linear", "lsuv", layer)]["std"] ** 2 - 1) < 0.05
+        assert 0.55 < by[("tanh", "lsuv", layer)]["std"] < 0.7
+    # where Xavier lets ReLU activations decay layer by layer, LSUV holds them
+    relu = lambda i, l: by[("relu", i, l)]["std"]  # noqa: E731
+    assert relu("xavier_normal", 6) < 0.3 * relu("xavier_normal", 1)
+    assert 0.8 < relu("lsuv", 6) / relu("lsuv", 1) < 1.25
+    again = D.init_report(depth=6, width=64, n=256, activations=("tanh", "relu", "linear"),
+                          inits=("xavier_normal", "lsuv"), rng=np.random.default_rng(4))
+    assert [r["std"] for r in again] == [r["std"] for r in recs]
+
+
 # -- update ratios ---------------------------------------------------------------------------
 def test_update_ratios_from_a_trainer():
     rng = np.random.default_rng(0)

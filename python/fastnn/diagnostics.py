@@ -292,6 +292,26 @@ def _init_name(init: Any) -> str:
     return init if isinstance(init, str) else getattr(init, "__name__", type(init).__name__)
 
 
+_ACTIVATION_LAYERS: Dict[str, Callable[[], Module]] = {
+    "tanh": Tanh, "relu": ReLU, "sigmoid": Sigmoid, "leaky_relu": LeakyReLU, "elu": ELU,
+}
+
+
+def _lsuv_weights(x: np.ndarray, depth: int, act: str, rng: np.random.Generator) -> List[np.ndarray]:
+    """init_report's `depth` (width, width) weights after fastnn.init.lsuv on x (n, width)."""
+    from .layers.linear import Linear
+    from .module import Sequential
+    width = x.shape[1]
+    layers: List[Module] = []
+    for _ in range(depth):
+        layers.append(Linear(width, width, bias=False, init="zeros"))
+        if act in _ACTIVATION_LAYERS:
+            layers.append(_ACTIVATION_LAYERS[act]())
+    model = Sequential(*layers)
+    I.lsuv(model, x, rng=rng)
+    return [m.weight.data for m in layers if isinstance(m, Linear)]
+
+
 def init_report(depth: int = 10, width: int = 500, n: int = 1000,
                 activations: Sequence[str] = ("tanh", "relu"),
                 inits: Sequence[Any] = ("small_random", "normal", "xavier_normal", "he_normal"),
@@ -302,7 +322,9 @@ def init_report(depth: int = 10, width: int = 500, n: int = 1000,
     Input x (n, width) is U[0, 1) (the lecture's np.random.rand; input="uniform") or N(0, 1)
     (input="normal"); every layer draws W (width, width) with the initializer (a name from
     fastnn.init — "normal" is the unit normal — or a callable f(shape, rng=)) and computes
-    h = act(h Wᵀ) with fastnn's kernels. Returns one record per (activation, init, layer):
+    h = act(h Wᵀ) with fastnn's kernels. "lsuv" is the data-dependent one: the whole net gets
+    fastnn.init.lsuv on this x (orthogonal start, then each layer scaled until its
+    pre-activation variance over the batch is 1 ± 0.05). Returns one record per (activation, init, layer):
     {"activation", "init", "layer" (1..depth), "mean", "std", "histogram": (counts, bin_edges)}
     (tanh histograms over [-1, 1], sigmoid over [0, 1], others over the data range).
     """
@@ -317,7 +339,7 @@ def init_report(depth: int = 10, width: int = 500, n: int = 1000,
     for a in activations:
         if a not in _ACTIVATIONS:
             raise ValueError(f"activations: expected names from {sorted(_ACTIVATIONS)}, got {a!r}")
-    init_fns = [I.get(i) for i in inits]
+    init_fns = [None if isinstance(i, str) and i == "lsuv" else I.get(i) for i in inits]
     if input not in ("uniform", "normal"):
         raise ValueError(f"input: expected 'uniform' or 'normal', got {input!r}")
     rng = rng_or_default(rng)
@@ -329,9 +351,10 @@ def init_report(depth: int = 10, width: int = 500, n: int = 1000,
         f_act = _ACTIVATIONS[act]
         for ii, (init, f_init) in enumerate(zip(inits, init_fns)):
             sub = np.random.default_rng(int(seeds[ai, ii]))
+            weights = (_lsuv_weights(x, depth, act, sub) if f_init is None else
+                       (np.asarray(f_init((width, width), rng=sub), np.float32) for _ in range(depth)))
             h = x
-            for layer in range(1, depth + 1):
-                w = np.asarray(f_init((width, width), rng=sub), np.float32)
+            for layer, w in enumerate(weights, start=1):
                 h = f_act(F.linear(h, w))
                 h64 = h.astype(np.float64)
                 finite = h64[np.isfinite(h64)]
