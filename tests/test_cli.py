@@ -72,9 +72,10 @@ def test_bench_runs_the_named_benchmark_and_rejects_unknown_names():
     out = _fastnn("bench", "--only", "dropout", "--quick")
     assert out.returncode == 0, out.stderr
     assert "== bench_dropout.py" in out.stdout and "GB/s" in out.stdout
-    rows = [line.split() for line in out.stdout.splitlines() if line.lstrip().startswith("(")]
-    assert len(rows) >= 3, out.stdout
-    for row in rows:  # shape, then fwd ms, GB/s, bwd ms, GB/s, ...: positive figures
+    rows = [line.split() for line in out.stdout.splitlines()
+            if line.split()[:1] in (["dropout"], ["dropout2d"]) and "(" in line.split()[1]]
+    assert len(rows) >= 5 and {r[0] for r in rows} == {"dropout", "dropout2d"}, out.stdout
+    for row in rows:  # kind, shape, then fwd ms, GB/s, bwd ms, GB/s, ...: positive figures
         figures = [float(v) for v in row if re.fullmatch(r"[\d.]+", v)]
         assert len(figures) >= 4 and all(f > 0 for f in figures[:4]), row
     out = _fastnn("bench", "--only", "nope")

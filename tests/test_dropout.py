@@ -157,3 +157,82 @@ def test_scalar_empty_and_float64_inputs_keep_their_shape(shape, dtype):
     dx = F.dropout_backward(np.ones(shape, dtype), mask)
     assert dx.shape == shape
     np.testing.assert_array_equal(dx, mask)
+
+
+# -- Dropout2d: whole feature maps ----------------------------------------------------------
+@pytest.mark.parametrize("p", [0.2, 0.5])
+def test_dropout2d_drops_whole_maps_at_rate_p(p):
+    d = fastnn.Dropout2d(p, rng=np.random.default_rng(0))
+    x = np.ones((200, 100, 3, 5), np.float32)
+    y = d(x)
+    maps = y.reshape(200, 100, -1)
+    kept = (maps != 0).all(-1)
+    assert np.array_equal(kept, (maps != 0).any(-1))  # a map is kept or dropped whole
+    assert abs(kept.mean() - (1 - p)) < 0.015          # 20k maps: sd ~ 0.0035
+    np.testing.assert_allclose(maps[kept], 1.0 / (1.0 - p), rtol=1e-6)
+    assert d._mask.shape == (200, 100, 1, 1)
+
+
+def test_dropout2d_forward_backward_against_numpy(rng, threads):
+    x = rng.standard_normal((6, 5, 7, 3)).astype(np.float32)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    out = []
+    for n in (1, 2):
+        threads(n)
+        d = fastnn.Dropout2d(0.4, rng=21)
+        y = d(x)
+        mask = d._mask
+        assert set(np.unique(mask)) <= {0.0, np.float32(1 / 0.6)}
+        np.testing.assert_array_equal(y, x * mask)    # exact: one product per value
+        dx = d.backward(dy)
+        np.testing.assert_array_equal(dx, dy * mask)
+        np.testing.assert_array_equal(d.backward(dy), dx)  # the same mask again
+        out.append((y, dx))
+    np.testing.assert_array_equal(out[0][0], out[1][0])  # same masks at 1 and 2 threads
+    np.testing.assert_array_equal(out[0][1], out[1][1])
+    # the mask is the element-wise generator's, drawn over the (N, C) maps
+    y, mask = F.dropout2d(x, 0.4, rng=np.random.default_rng(8))
+    seed = int(np.random.default_rng(8).integers(0, 2**64, dtype=np.uint64))
+    np.testing.assert_array_equal(mask.reshape(6, 5), R.dropout_mask((6, 5), 0.4, seed))
+
+
+def test_dropout2d_eval_p_zero_and_errors(rng):
+    x = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
+    d = fastnn.Dropout2d(0.5, rng=1)
+    d.eval()
+    np.testing.assert_array_equal(d(x), x)
+    np.testing.assert_array_equal(d.backward(x), x)
+    y, mask = F.dropout2d(x, 0.0)
+    np.testing.assert_array_equal(y, x)
+    assert mask.shape == (2, 3, 1, 1) and np.all(mask == 1)
+    assert repr(fastnn.Dropout2d(0.25)) == "Dropout2d(p=0.25)"
+    with pytest.raises(ValueError, match="p: expected a value < 1.0"):
+        fastnn.Dropout2d(1.0)
+    with pytest.raises(ValueError, match="x: expected a 4-d array, got shape \\(2, 3\\)"):
+        fastnn.Dropout2d(0.5)(np.ones((2, 3), np.float32))
+    with pytest.raises(RuntimeError, match="Dropout2d.backward called before forward"):
+        fastnn.Dropout2d(0.5).backward(x)
+    with pytest.raises(ValueError, match="mask: expected shape \\(2, 3, 1, 1\\)"):
+        F.dropout2d_backward(x, np.ones((2, 3), np.float32))
+    with pytest.raises(ValueError, match="dy: expected a 4-d array"):
+        F.dropout2d_backward(np.ones((2, 3)), np.ones((2, 3, 1, 1)))
+
+
+def test_dropout2d_in_a_cnn_trains(rng):
+    model = fastnn.Sequential(fastnn.Conv2d(1, 4, 3, padding=1, rng=rng), fastnn.ReLU(),
+                              fastnn.Dropout2d(0.25, rng=3), fastnn.GlobalAvgPool2d(),
+                              fastnn.Linear(4, 2, rng=rng))
+    x = rng.standard_normal((32, 1, 6, 6)).astype(np.float32)
+    t = (x.mean(axis=(1, 2, 3)) > 0).astype(np.int64)
+    loss_fn = fastnn.SoftmaxCrossEntropy()
+    opt = fastnn.optim.Adam(model.parameters(), lr=0.05)
+    first = None
+    for _ in range(60):
+        model.zero_grad()
+        loss, dout = loss_fn(model(x), t)
+        model.backward(dout)
+        opt.step()
+        first = loss if first is None else first
+    model.eval()
+    final, _ = loss_fn(model(x), t)
+    assert final < 0.5 * first

@@ -56,6 +56,7 @@ __all__ = [
     "Module", "Parameter", "Sequential", "Residual", "Linear", "Flatten", "Identity",
     "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "PReLU", "ELU", "Maxout", "Conv2d", "MaxPool2d",
     "AvgPool2d", "GlobalAvgPool2d", "BatchNorm1d", "BatchNorm2d", "update_bn", "Dropout",
+    "Dropout2d",
     # .schedules
     "Schedule", "Constant", "StepLR", "MultiStepLR", "LinearDecay", "InverseTime", "Clipped",
     "Lambda", "ExponentialLR", "CosineAnnealingLR", "CyclicLR", "OneCycleLR", "Warmup", "Ramp",

@@ -19,5 +19,6 @@ __all__ = [
     "conv2d", "conv2d_backward", "conv2d_output_size", "max_pool2d", "max_pool2d_backward",
     "avg_pool2d", "avg_pool2d_backward", "global_avg_pool2d", "global_avg_pool2d_backward",
     # .norm
-    "batch_norm", "batch_norm_backward", "dropout", "dropout_backward",
+    "batch_norm", "batch_norm_backward", "dropout", "dropout_backward", "dropout2d",
+    "dropout2d_backward",
 ]

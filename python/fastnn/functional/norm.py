@@ -1,4 +1,5 @@
-"""Batch normalization (forward/backward, PyTorch's numerics) and inverted dropout.
+"""Batch normalization (forward/backward, PyTorch's numerics), inverted dropout and channel
+(spatial) dropout.
 
 Batch norm runs in C++ (fastnn._C): per-channel statistics over N (and H, W) in float64, in a
 fixed order, so results are identical at any thread count.
@@ -12,7 +13,8 @@ import numpy as np
 from .. import _checks as C
 from .._dispatch import _C
 
-__all__ = ["batch_norm", "batch_norm_backward", "dropout", "dropout_backward"]
+__all__ = ["batch_norm", "batch_norm_backward", "dropout", "dropout_backward", "dropout2d",
+           "dropout2d_backward"]
 
 
 def _channel_param(v: Any, name: str, channels: int) -> Optional[np.ndarray]:
@@ -146,3 +148,44 @@ def dropout_backward(dy: np.ndarray, mask: np.ndarray) -> np.ndarray:
     mask = C.as_float32(mask, "mask").reshape(shape)  # (as_float32 gives 0-d input 1 axis)
     dy = C.as_float32(dy, "dy", shape=shape).reshape(shape)
     return _C.dropout_backward(dy, mask)
+
+
+def _scale_planes(x: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """y[n, c] = x[n, c] * s[n, c] for x (N, C, H, W) float32 C-contiguous and s (N, C) float32:
+    the batch-norm inference kernel (threaded, one pass) on the (1, N*C, H, W) view with
+    gamma = s, mean 0, variance 1 and eps 0, whose per-channel constants are then exactly
+    scale = s * 1/sqrt(1) = s and shift = 0."""
+    n, c, h, w = x.shape
+    planes = n * c
+    y, _, _ = _C.batchnorm_forward_eval(x.reshape(1, planes, h, w), np.ascontiguousarray(s, np.float32).reshape(planes),
+                                        None, np.zeros(planes, np.float32), np.ones(planes, np.float32), 0.0)
+    return y.reshape(x.shape)
+
+
+def dropout2d(x: np.ndarray, p: float = 0.5, training: bool = True,
+              rng: Optional[np.random.Generator] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """Channel (spatial) dropout, as torch.nn.functional.dropout2d on (N, C, H, W): each feature
+    map x[n, c] is zeroed whole with probability p, the kept ones scaled by 1/(1-p).
+
+    x (N, C, H, W) -> (y like x, mask (N, C, 1, 1) float32 of 0 and 1/(1-p)), y = x * mask.
+    Neighbouring pixels of a map are strongly correlated, so dropping single pixels (dropout)
+    barely regularizes a convolution's output; dropping whole maps does (Tompson et al. 2015).
+    In eval (training=False) or with p == 0, y is x itself and the mask is all ones. The mask
+    comes from the same counter-based generator as dropout (one 64-bit seed from `rng` per
+    call, None: fastnn's global generator).
+    """
+    x = C.as_float32(x, "x", ndim=4)
+    p = C.number(p, "p", lo=0.0, hi=1.0, hi_open=True)
+    n, c = x.shape[:2]
+    if not training or p == 0.0:
+        return x, np.ones((n, c, 1, 1), np.float32)
+    seed = int(C.rng_or_default(rng).integers(0, 2**64, dtype=np.uint64))
+    _, mask = _C.dropout_forward(np.ones((n, c), np.float32), float(p), seed)
+    return _scale_planes(x, mask), mask.reshape(n, c, 1, 1)
+
+
+def dropout2d_backward(dy: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """dx = dy * mask: dy (N, C, H, W), mask (N, C, 1, 1) as dropout2d returned it."""
+    dy = C.as_float32(dy, "dy", ndim=4)
+    mask = C.as_float32(mask, "mask", shape=(dy.shape[0], dy.shape[1], 1, 1))
+    return _scale_planes(dy, mask.reshape(dy.shape[:2]))

@@ -17,5 +17,5 @@ __all__ = [
     "Conv2d",                                                 # .conv
     "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d",              # .pool
     "BatchNorm1d", "BatchNorm2d", "update_bn",                # .norm
-    "Dropout",                                                # .dropout
+    "Dropout", "Dropout2d",                                   # .dropout
 ]

@@ -1,7 +1,8 @@
-"""Dropout layer: inverted dropout whose mask comes from the layer's random generator."""
+"""Dropout layers: inverted dropout of single values (Dropout) or of whole feature maps
+(Dropout2d), the masks from the layer's random generator."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Tuple
 
 import numpy as np
 
@@ -9,7 +10,7 @@ from .. import functional as F
 from .._checks import as_float32, number, rng_or_default
 from ..module import Module
 
-__all__ = ["Dropout"]
+__all__ = ["Dropout", "Dropout2d"]
 
 
 class Dropout(Module):
@@ -30,11 +31,15 @@ class Dropout(Module):
         self._mask: Optional[np.ndarray] = None
         self._identity = False
 
+    # the functional pair: (x, p, training, rng) -> (y, mask) and (dy, mask) -> dx
+    _drop: Callable[..., Tuple[np.ndarray, np.ndarray]] = staticmethod(F.dropout)
+    _undrop: Callable[[np.ndarray, np.ndarray], np.ndarray] = staticmethod(F.dropout_backward)
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         if not self.training or self.p == 0.0:
             self._mask, self._identity = None, True
             return as_float32(x, "x")
-        y, self._mask = F.dropout(x, self.p, training=True, rng=rng_or_default(self.rng))
+        y, self._mask = self._drop(x, self.p, training=True, rng=rng_or_default(self.rng))
         self._identity = False
         return y
 
@@ -42,8 +47,21 @@ class Dropout(Module):
         if self._identity:
             return dy
         if self._mask is None:
-            raise RuntimeError("Dropout.backward called before forward")
-        return F.dropout_backward(dy, self._mask)
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        return self._undrop(dy, self._mask)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+class Dropout2d(Dropout):
+    """Channel (spatial) dropout, as torch.nn.Dropout2d: on x (N, C, H, W), each feature map
+    x[n, c] is zeroed whole with probability p in training, the kept maps scaled by 1/(1-p);
+    identity in eval. The mask (N, C, 1, 1) comes from the layer's rng as Dropout's does, and
+    backward reuses it (functional.dropout2d). For convolutional feature maps, whose
+    neighbouring pixels are strongly correlated, where dropping single values barely
+    regularizes.
+    """
+
+    _drop = staticmethod(F.dropout2d)
+    _undrop = staticmethod(F.dropout2d_backward)
