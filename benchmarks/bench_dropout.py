@@ -31,7 +31,8 @@ P = 0.5
 def bench(kind: str, shape: Tuple[int, ...], repeats: int, torch: Any) -> str:
     """One table row: fastnn's and (when installed) PyTorch's dropout or dropout2d."""
     rng = np.random.default_rng(0)
-    drop, undrop = (F.dropout, F.dropout_backward) if kind == "dropout" else (F.dropout2d, F.dropout2d_backward)
+    drop, undrop = ((F.dropout, F.dropout_backward) if kind == "dropout"
+                    else (F.dropout2d, F.dropout2d_backward))
     x = rng.standard_normal(shape).astype(np.float32)
     dy = rng.standard_normal(shape).astype(np.float32)
     y, mask = drop(x, P, rng=np.random.default_rng(1))

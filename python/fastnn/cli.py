@@ -326,7 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--n", type=int, default=1000, help="number of random inputs (default 1000)")
     d.add_argument("--input", default="uniform", choices=["uniform", "normal"], help="input distribution: U[0,1) or N(0,1)")
     d.add_argument("--activations", default="tanh,relu", help="comma-separated (tanh, relu, sigmoid, leaky_relu, elu, linear)")
-    d.add_argument("--inits", default="small_random,normal,xavier_normal,he_normal", help="comma-separated fastnn.init names, or lsuv (data-dependent: fitted to the inputs)")
+    d.add_argument("--inits", default="small_random,normal,xavier_normal,he_normal",
+                   help="comma-separated fastnn.init names, or lsuv (data-dependent: fitted to the inputs)")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--out", default="fastnn-diagnose", help="folder for the histogram PNGs (default ./fastnn-diagnose)")
     d.add_argument("--no-plots", action="store_true", help="print the table only")

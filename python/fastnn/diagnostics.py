@@ -324,7 +324,8 @@ def init_report(depth: int = 10, width: int = 500, n: int = 1000,
     fastnn.init — "normal" is the unit normal — or a callable f(shape, rng=)) and computes
     h = act(h Wᵀ) with fastnn's kernels. "lsuv" is the data-dependent one: the whole net gets
     fastnn.init.lsuv on this x (orthogonal start, then each layer scaled until its
-    pre-activation variance over the batch is 1 ± 0.05). Returns one record per (activation, init, layer):
+    pre-activation variance over the batch is 1 ± 0.05).
+    Returns one record per (activation, init, layer):
     {"activation", "init", "layer" (1..depth), "mean", "std", "histogram": (counts, bin_edges)}
     (tanh histograms over [-1, 1], sigmoid over [0, 1], others over the data range).
     """

@@ -58,9 +58,8 @@ class Dropout2d(Dropout):
     """Channel (spatial) dropout, as torch.nn.Dropout2d: on x (N, C, H, W), each feature map
     x[n, c] is zeroed whole with probability p in training, the kept maps scaled by 1/(1-p);
     identity in eval. The mask (N, C, 1, 1) comes from the layer's rng as Dropout's does, and
-    backward reuses it (functional.dropout2d). For convolutional feature maps, whose
-    neighbouring pixels are strongly correlated, where dropping single values barely
-    regularizes.
+    backward reuses it (functional.dropout2d). Meant for convolutional feature maps: their
+    neighbouring pixels are strongly correlated, so dropping single values barely regularizes.
     """
 
     _drop = staticmethod(F.dropout2d)
