@@ -245,3 +245,29 @@ def test_abstract_bases_name_the_subclass_and_the_missing_method():
     opt = MyOpt([p], {"lr": 0.1})  # the base's signature: (params, defaults), as PyTorch's
     with pytest.raises(NotImplementedError, match="MyOpt"):
         opt.step()
+
+
+def test_apply_visits_children_first_then_self_and_reinitializes(rng):
+    inner = fastnn.Sequential(fastnn.Linear(3, 4, rng=rng), fastnn.ReLU())
+    model = fastnn.Sequential(inner, fastnn.Residual(fastnn.Linear(4, 4, rng=rng)),
+                              fastnn.Linear(4, 2, rng=rng))
+    seen = []
+    assert model.apply(lambda m: seen.append(type(m).__name__)) is model
+    # the order of torch.nn.Module.apply: depth first, a module after its children
+    assert seen == ["Linear", "ReLU", "Sequential", "Linear", "Residual", "Linear", "Sequential"]
+    gen = np.random.default_rng(5)
+
+    def init_weights(m):
+        if isinstance(m, fastnn.Linear):
+            m.weight.data = fastnn.init.constant(m.weight.shape, 0.5)
+            m.bias.data = np.zeros(m.bias.shape, np.float32)
+    model.apply(init_weights)
+    for m in model.modules():
+        if isinstance(m, fastnn.Linear):
+            assert np.all(m.weight.data == 0.5) and np.all(m.bias.data == 0)
+    x = gen.standard_normal((2, 3)).astype(np.float32)
+    h = np.maximum(x @ np.full((4, 3), 0.5).T, 0)
+    h = h + h @ np.full((4, 4), 0.5).T
+    np.testing.assert_allclose(model(x), h @ np.full((2, 4), 0.5).T, rtol=1e-5)
+    with pytest.raises(TypeError, match="fn: expected a callable"):
+        model.apply("xavier")

@@ -6,7 +6,7 @@ accumulates parameter gradients into `p.grad` and returns a fresh `dx`.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import (Any, Dict, Iterator, List, Mapping, Optional, SupportsIndex, Tuple, TypeVar,
+from typing import (Any, Callable, Dict, Iterator, List, Mapping, Optional, SupportsIndex, Tuple, TypeVar,
                     Union, overload)
 
 import numpy as np
@@ -144,6 +144,22 @@ class Module:
     def modules(self) -> Iterator["Module"]:
         for _, m in self.named_modules():
             yield m
+
+    def apply(self: _M, fn: Callable[["Module"], Any]) -> _M:
+        """fn(m) for every submodule, children first (depth first), then self, as PyTorch's
+        Module.apply; returns self. The usual way to re-initialize a model:
+
+            def init_weights(m):
+                if isinstance(m, fastnn.Linear):
+                    m.weight.data = fastnn.init.xavier_uniform(m.weight.shape, rng=rng)
+            model.apply(init_weights)
+        """
+        if not callable(fn):
+            raise TypeError(f"fn: expected a callable taking a Module, got {type(fn).__name__}")
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
 
     def named_parameters(self, prefix: str = "") -> List[Tuple[str, Parameter]]:
         """(name, Parameter) pairs in registration order, as PyTorch ("0.weight", ...)."""
