@@ -12,7 +12,8 @@ from . import functional as F
 from . import init as I
 from ._checks import as_float32, number, positive_int, rng_or_default
 from .layers.activations import ELU, LeakyReLU, PReLU, ReLU, Sigmoid, Tanh
-from .module import Module
+from .layers.linear import Linear
+from .module import Module, Sequential
 
 __all__ = [
     "activation_stats", "format_activation_stats", "dead_units", "gradient_check", "gradient_errors",
@@ -299,8 +300,6 @@ _ACTIVATION_LAYERS: Dict[str, Callable[[], Module]] = {
 
 def _lsuv_weights(x: np.ndarray, depth: int, act: str, rng: np.random.Generator) -> List[np.ndarray]:
     """init_report's `depth` (width, width) weights after fastnn.init.lsuv on x (n, width)."""
-    from .layers.linear import Linear
-    from .module import Sequential
     width = x.shape[1]
     layers: List[Module] = []
     for _ in range(depth):
@@ -340,7 +339,7 @@ def init_report(depth: int = 10, width: int = 500, n: int = 1000,
     for a in activations:
         if a not in _ACTIVATIONS:
             raise ValueError(f"activations: expected names from {sorted(_ACTIVATIONS)}, got {a!r}")
-    init_fns = [None if isinstance(i, str) and i == "lsuv" else I.get(i) for i in inits]
+    init_fns = [None if i == "lsuv" else I.get(i) for i in inits]
     if input not in ("uniform", "normal"):
         raise ValueError(f"input: expected 'uniform' or 'normal', got {input!r}")
     rng = rng_or_default(rng)

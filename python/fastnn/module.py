@@ -6,8 +6,8 @@ accumulates parameter gradients into `p.grad` and returns a fresh `dx`.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import (Any, Callable, Dict, Iterator, List, Mapping, Optional, SupportsIndex, Tuple, TypeVar,
-                    Union, overload)
+from typing import (Any, Callable, Dict, Iterator, List, Mapping, Optional, SupportsIndex, Tuple,
+                    TypeVar, Union, overload)
 
 import numpy as np
 

@@ -157,8 +157,7 @@ def _scale_planes(x: np.ndarray, s: np.ndarray) -> np.ndarray:
     scale = s * 1/sqrt(1) = s and shift = 0."""
     n, c, h, w = x.shape
     planes = n * c
-    gamma = np.ascontiguousarray(s, np.float32).reshape(planes)
-    y, _, _ = _C.batchnorm_forward_eval(x.reshape(1, planes, h, w), gamma, None,
+    y, _, _ = _C.batchnorm_forward_eval(x.reshape(1, planes, h, w), s.reshape(planes), None,
                                         np.zeros(planes, np.float32), np.ones(planes, np.float32), 0.0)
     return y.reshape(x.shape)
 
